@@ -1,0 +1,296 @@
+"""One typed settings object, resolved from defaults < TOML file < CAMPWATCH_* env < CLI flags.
+
+Environment variables address nested keys with `__`: CAMPWATCH_STORE__URL, CAMPWATCH_GPU__INTERVAL_S.
+Their values are parsed as JSON when they parse (numbers, booleans, lists), else taken as strings.
+Every problem is reported at once with its key path (ConfigError)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+
+from agent.errors import ConfigError, Problem
+
+ENV_PREFIX = "CAMPWATCH_"
+DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "campwatch" / "campwatch.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    url: SecretStr = SecretStr(f"sqlite:///{DEFAULT_DB_PATH}")
+    flush_interval_s: float = Field(1.0, gt=0, le=300)
+    queue_max_rows: int = Field(100_000, ge=100)
+    raw_retention_days: float = Field(7.0, gt=0)
+    rollup_retention_days: float = Field(400.0, gt=0)
+    maintenance_interval_s: float = Field(60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url_parses(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        try:
+            url = make_url(raw)
+        except Exception as exc:
+            raise ValueError(f"expected an SQLAlchemy URL such as sqlite:///path.db or "
+                             f"postgresql+psycopg://user@host/db, got {raw!r} ({exc})") from None
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise ValueError(f"expected a sqlite or postgresql URL, got backend {url.get_backend_name()!r}")
+        return value
+
+
+class GpuSettings(_Section):
+    enabled: bool = True
+    interval_s: float = Field(1.0, gt=0, le=3600)
+    fields_file: str = ""
+    """A fields CSV replacing the bundled one; empty means the bundled default."""
+    top_processes: int = Field(10, ge=0, le=1000)
+    simulated: bool = False
+
+
+class EngineSettings(_Section):
+    urls: tuple[str, ...] = ()
+    """/metrics URLs of the model servers (vLLM, SGLang, TGI)."""
+    interval_s: float = Field(5.0, gt=0, le=3600)
+    timeout_s: float | None = Field(None, gt=0)
+    """Scrape timeout; default 80 % of the interval, and always shorter than it."""
+    windows: tuple[str, ...] = ("1m", "5m")
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected http(s):// URLs of /metrics endpoints, got {url!r}")
+        return urls
+
+    @model_validator(mode="after")
+    def _timeout_below_interval(self) -> EngineSettings:
+        if self.timeout_s is not None and self.timeout_s >= self.interval_s:
+            raise ValueError(f"timeout_s ({self.timeout_s}) must be shorter than interval_s ({self.interval_s})")
+        return self
+
+    @property
+    def effective_timeout_s(self) -> float:
+        return self.timeout_s if self.timeout_s is not None else 0.8 * self.interval_s
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9400, ge=0, le=65535)
+    enabled: bool = True
+
+
+class ProxySettings(_Section):
+    listen: str = ""
+    """HOST:PORT to accept OpenAI-compatible requests on; empty disables the proxy."""
+    upstream: str = ""
+    """Base URL of the model server, e.g. http://127.0.0.1:8000."""
+    timeout_s: float = Field(600.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    queue_max_records: int = Field(10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> ProxySettings:
+        if bool(self.listen) != bool(self.upstream):
+            raise ValueError("listen and upstream go together: set both to enable the proxy, or neither")
+        if self.listen:
+            host, sep, port = self.listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError(f"listen: expected HOST:PORT, got {self.listen!r}")
+        if self.upstream and not self.upstream.startswith(("http://", "https://")):
+            raise ValueError(f"upstream: expected an http(s):// base URL, got {self.upstream!r}")
+        return self
+
+
+class CaptureSettings(_Section):
+    store_text: bool = False
+    text_sample_ratio: float = Field(0.05, ge=0, le=1)
+    text_retention_days: float = Field(3.0, gt=0)
+    refusal_phrases: tuple[str, ...] = (
+        "i can't help with", "i cannot help with", "i can't assist", "i cannot assist",
+        "i'm sorry, but", "i am sorry, but", "as an ai", "i'm unable to", "i am unable to",
+    )
+
+
+class DriftSettings(_Section):
+    enabled: bool = True
+    interval_s: float = Field(3600.0, gt=0)
+    reference_days: float = Field(7.0, gt=0)
+    current_hours: float = Field(24.0, gt=0)
+    min_rows: int = Field(100, ge=10)
+    max_rows: int = Field(5000, ge=100)
+
+
+class PricingSettings(_Section):
+    """How one host (or pool) is paid for. `kind` chooses which fields apply."""
+
+    kind: Literal["hourly", "owned"] = "hourly"
+    gpu_hourly_usd: Decimal = Field(Decimal("2.50"), ge=0)
+    """hourly: the rate per GPU-hour (on-demand, reserved or spot)."""
+    purchase_usd: Decimal = Field(Decimal("0"), ge=0)
+    """owned: the purchase price of the whole host."""
+    amortization_months: int = Field(36, gt=0)
+    electricity_usd_per_kwh: Decimal = Field(Decimal("0.15"), ge=0)
+    pue: Decimal = Field(Decimal("1.3"), ge=1)
+    energy_billed_separately: bool = False
+    """hourly: set when the rate excludes power (colocation); owned hosts always pay energy."""
+
+
+class BaselineSettings(_Section):
+    provider: str
+    model: str
+    discount: Decimal = Field(Decimal("0"), ge=0, lt=1)
+
+
+class PlanQuarter(_Section):
+    quarter: str
+    """e.g. 2026-Q4"""
+    tokens_per_month: int = Field(ge=0)
+    cost_per_month_usd: Decimal = Field(ge=0)
+
+    @field_validator("quarter")
+    @classmethod
+    def _quarter_form(cls, value: str) -> str:
+        year, sep, q = value.partition("-Q")
+        if not (sep and year.isdigit() and q in {"1", "2", "3", "4"}):
+            raise ValueError(f"expected a quarter like 2026-Q4, got {value!r}")
+        return value
+
+
+class CostSettings(_Section):
+    pricing: PricingSettings = PricingSettings()
+    pools: dict[str, PricingSettings] = {}
+    """Per-host pricing overriding `pricing`, keyed by host name."""
+    overhead_usd_per_month: Decimal = Field(Decimal("0"), ge=0)
+    baselines: tuple[BaselineSettings, ...] = (
+        BaselineSettings(provider="openai", model="gpt-4o"),
+        BaselineSettings(provider="openai", model="gpt-5"),
+        BaselineSettings(provider="anthropic", model="claude-sonnet-4-5"),
+        BaselineSettings(provider="deepseek", model="deepseek-chat"),
+    )
+    price_file: str = ""
+    """A local TOML price file overriding genai-prices entries, each with as_of and source."""
+    at_risk_margin: float = Field(0.2, ge=0, lt=1)
+    regulated_data: bool = False
+    plan: tuple[PlanQuarter, ...] = ()
+    interval_s: float = Field(300.0, gt=0)
+
+
+class OtlpSettings(_Section):
+    endpoint: str = ""
+    """OTLP/HTTP metrics endpoint, e.g. http://collector:4318/v1/metrics; empty disables export."""
+    interval_s: float = Field(60.0, gt=0)
+    headers: dict[str, SecretStr] = {}
+
+
+class Settings(_Section):
+    host: str = Field(default_factory=socket.gethostname)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    store: StoreSettings = StoreSettings()
+    gpu: GpuSettings = GpuSettings()
+    engine: EngineSettings = EngineSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    proxy: ProxySettings = ProxySettings()
+    capture: CaptureSettings = CaptureSettings()
+    drift: DriftSettings = DriftSettings()
+    cost: CostSettings = CostSettings()
+    otlp: OtlpSettings = OtlpSettings()
+
+    @field_validator("host")
+    @classmethod
+    def _host_nonempty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a non-empty host name")
+        return value
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX):].split("__") if part]
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [Problem(str(path), f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [Problem(str(path), f"expected TOML: {exc}")]) from None
+
+
+def load_settings(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings. `overrides` (from CLI flags) is a nested dict like {"store": {"url": ...}}."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = env[ENV_PREFIX + "CONFIG"]
+    data: dict[str, Any] = _read_file(Path(path)) if path else {}
+    data = _merge(data, _env_overrides(env))
+    data = _merge(data, overrides or {})
+    source = str(path) if path else "defaults + environment"
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(str(p) for p in err["loc"]) or "(top level)", _describe(err))
+            for err in exc.errors()
+        ]
+        raise ConfigError(source, problems) from None
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see `campwatch check-config --help`)"
+    if "input" in err and err["type"] not in {"missing"}:
+        return f"{message} (got {err['input']!r})"
+    return message
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The resolved settings as plain data with secrets (and DB passwords) masked."""
+    data = settings.model_dump(mode="json")
+    url = make_url(settings.store.url.get_secret_value())
+    data["store"]["url"] = url.render_as_string(hide_password=True)
+    data["otlp"]["headers"] = {k: "**********" for k in settings.otlp.headers}
+    return data

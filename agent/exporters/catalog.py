@@ -1,0 +1,33 @@
+"""Every metric family campwatch exports, gathered from the areas that own them.
+
+Alert rules and dashboards are checked against this catalog, so a rename here breaks a test
+instead of a dashboard."""
+
+from __future__ import annotations
+
+from agent.capture.catalog import PROXY_METRICS
+from agent.collectors.engine.catalog import ENGINE_METRICS
+from agent.collectors.gpu.catalog import GPU_METRICS
+from agent.cost.catalog import COST_METRICS
+from agent.drift.catalog import DRIFT_METRICS
+from agent.exporters.agent_catalog import AGENT_METRICS
+from agent.exporters.spec import MetricSpec
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    AGENT_METRICS + GPU_METRICS + ENGINE_METRICS + PROXY_METRICS + COST_METRICS + DRIFT_METRICS
+)
+
+CATALOG: dict[str, MetricSpec] = {spec.name: spec for spec in ALL_METRICS}
+
+
+def exported_series_names() -> set[str]:
+    """Every series name a scrape can show (histograms add _bucket, _sum, _count; info adds _info)."""
+    names: set[str] = set()
+    for spec in ALL_METRICS:
+        if spec.kind == "histogram":
+            names.update({spec.name + "_bucket", spec.name + "_sum", spec.name + "_count"})
+        elif spec.kind == "info":
+            names.add(spec.name if spec.name.endswith("_info") else spec.name + "_info")
+        else:
+            names.add(spec.name)
+    return names

@@ -1,0 +1,55 @@
+"""Prometheus exposition: an adapter that renders the snapshot on each scrape."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from agent.exporters.catalog import CATALOG
+from agent.exporters.snapshot import Snapshot
+from agent.samples import Point
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotCollector(Collector):
+    """Turns snapshot points into metric families with the catalog's type and help."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._warned: set[str] = set()
+
+    def collect(self) -> Iterator[Metric]:
+        grouped: dict[str, list[Point]] = defaultdict(list)
+        for point in self._snapshot.points():
+            grouped[point.name].append(point)
+        for name in sorted(grouped):
+            spec = CATALOG.get(name)
+            if spec is None:
+                if name not in self._warned:
+                    self._warned.add(name)
+                    log.error("metric %s is not in the catalog; not exported", name)
+                continue
+            family: Metric
+            if spec.kind == "counter":
+                family = CounterMetricFamily(name.removesuffix("_total"), spec.help)
+            else:
+                family = GaugeMetricFamily(name, spec.help)
+            sample_name = name if spec.kind != "counter" else name.removesuffix("_total") + "_total"
+            seen: set[tuple[tuple[str, str], ...]] = set()
+            for point in grouped[name]:
+                if point.labels in seen:  # two sources claiming one series: keep the first
+                    continue
+                seen.add(point.labels)
+                family.add_sample(sample_name, dict(point.labels), point.value)
+            yield family
+
+
+def build_registry(snapshot: Snapshot) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return registry

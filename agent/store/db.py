@@ -1,0 +1,48 @@
+"""Opening a database: SQLite (WAL, synchronous=NORMAL) or PostgreSQL, same code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+from agent.errors import StoreError
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def normalize_url(raw: str) -> URL:
+    """postgresql:// without a driver means psycopg 3 (the `postgres` extra)."""
+    url = make_url(raw)
+    if url.drivername in {"postgresql", "postgres"}:
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def open_engine(raw_url: str) -> Engine:
+    """An Engine for the URL; creates the SQLite file's folder. Raises StoreError."""
+    try:
+        url = normalize_url(raw_url)
+    except Exception as exc:
+        raise StoreError(f"store.url: expected an SQLAlchemy URL, got {raw_url!r}: {exc}") from None
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            url = url.set(database=str(Path(database).expanduser()))
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as exc:
+        raise StoreError(f"cannot open {url.render_as_string(hide_password=True)}: {exc}") from None

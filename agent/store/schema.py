@@ -1,0 +1,257 @@
+"""SQLAlchemy Core tables. Timestamps are UTC; every row carries the host it came from, so many
+sidecars can share one PostgreSQL. Alembic migrations (agent/store/migrations) must match this
+module: a test compares them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+_MONEY = Numeric(18, 6)
+
+
+def _ts(name: str = "ts") -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=False)
+
+
+GPU_STORED_FIELDS: tuple[str, ...] = (
+    "utilization_ratio",
+    "memory_utilization_ratio",
+    "memory_used_bytes",
+    "memory_total_bytes",
+    "power_watts",
+    "power_limit_watts",
+    "energy_joules_total",
+    "temperature_celsius",
+    "memory_temperature_celsius",
+    "sm_clock_hz",
+    "memory_clock_hz",
+    "throttle_reasons_bitmask",
+    "pcie_tx_bytes_per_second",
+    "pcie_rx_bytes_per_second",
+    "ecc_corrected_errors_total",
+    "ecc_uncorrected_errors_total",
+    "xid_errors_total",
+)
+"""GPU sample values kept in the store (one column each); the rest is exposed only."""
+
+gpu_samples = Table(
+    "gpu_samples",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts(),
+    Column("host", String(255), nullable=False),
+    Column("gpu_index", Integer, nullable=False),
+    Column("uuid", String(96), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("up", Boolean, nullable=False),
+    Column("simulated", Boolean, nullable=False, default=False),
+    *(Column(name, Float, nullable=True) for name in GPU_STORED_FIELDS),
+    Index("ix_gpu_samples_host_ts", "host", "ts"),
+    Index("ix_gpu_samples_ts", "ts"),
+)
+
+ENGINE_STORED_VALUES: tuple[str, ...] = (
+    "prompt_tokens_total",
+    "generation_tokens_total",
+    "cached_prompt_tokens_total",
+    "requests_running",
+    "requests_waiting",
+    "kv_cache_usage_ratio",
+    "preemptions_total",
+    "prefix_cache_queries_total",
+    "prefix_cache_hits_total",
+    "requests_finished_total",
+    "requests_errored_total",
+    "requests_aborted_total",
+)
+ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = (
+    "ttft_seconds",
+    "e2e_latency_seconds",
+    "request_prompt_tokens",
+    "request_generation_tokens",
+)
+"""Histograms kept (cumulative buckets as JSON) for per-window latency and token-size analysis."""
+
+engine_samples = Table(
+    "engine_samples",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts(),
+    Column("host", String(255), nullable=False),
+    Column("server", String(512), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("up", Boolean, nullable=False),
+    Column("simulated", Boolean, nullable=False, default=False),
+    *(Column(name, Float, nullable=True) for name in ENGINE_STORED_VALUES),
+    Column("histograms", Text, nullable=True),
+    Index("ix_engine_samples_host_ts", "host", "ts"),
+    Index("ix_engine_samples_ts", "ts"),
+)
+
+request_records = Table(
+    "request_records",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts(),
+    Column("host", String(255), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("upstream", String(512), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("caller", String(64), nullable=False),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("cached_tokens", Integer),
+    Column("ttft_seconds", Float),
+    Column("latency_seconds", Float, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("gap_mean_seconds", Float),
+    Column("gap_p99_seconds", Float),
+    Column("gap_max_seconds", Float),
+    Column("finish_reason", String(32)),
+    Column("output_chars", Integer),
+    Column("refusal", Boolean),
+    Column("json_requested", Boolean, nullable=False),
+    Column("json_valid", Boolean),
+    Column("non_ascii_ratio", Float),
+    Column("language", String(16)),
+    Column("error", String(255)),
+    Column("simulated", Boolean, nullable=False, default=False),
+    Index("ix_request_records_host_ts", "host", "ts"),
+    Index("ix_request_records_model_ts", "model", "ts"),
+)
+
+captured_outputs = Table(
+    "captured_outputs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts(),
+    Column("host", String(255), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_captured_outputs_expires_at", "expires_at"),
+)
+
+drift_results = Table(
+    "drift_results",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    _ts(),
+    Column("host", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("feature", String(128), nullable=False),
+    Column("method", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("drifted", Boolean, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("reference_start", DateTime(timezone=True), nullable=False),
+    Column("reference_end", DateTime(timezone=True), nullable=False),
+    Column("n_reference", Integer, nullable=False),
+    Column("n_current", Integer, nullable=False),
+    Column("details", Text, nullable=False),
+    Index("ix_drift_results_model_ts", "model", "ts"),
+)
+
+cost_ledger = Table(
+    "cost_ledger",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("observed_seconds", Float, nullable=False),
+    Column("allocated_gpu_seconds", Float, nullable=False),
+    Column("busy_gpu_seconds", Float, nullable=False),
+    Column("energy_joules", Float, nullable=False),
+    Column("gpu_cost_usd", _MONEY, nullable=False),
+    Column("energy_cost_usd", _MONEY, nullable=False),
+    Column("overhead_usd", _MONEY, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("generation_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("token_source", String(16), nullable=False),
+    Column("gap_seconds", Float, nullable=False),
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("hour", "host", name="uq_cost_ledger_hour_host"),
+)
+
+gpu_rollups_1m = Table(
+    "gpu_rollups_1m",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("uuid", String(96), nullable=False),
+    Column("gpu_index", Integer, nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("up_samples", Integer, nullable=False),
+    Column("utilization_avg", Float),
+    Column("utilization_max", Float),
+    Column("memory_used_max_bytes", Float),
+    Column("memory_total_bytes", Float),
+    Column("power_avg_watts", Float),
+    Column("power_max_watts", Float),
+    Column("energy_joules", Float),
+    Column("temperature_max_celsius", Float),
+    Column("simulated", Boolean, nullable=False, default=False),
+    UniqueConstraint("minute", "host", "uuid", name="uq_gpu_rollups_1m"),
+)
+
+engine_rollups_1m = Table(
+    "engine_rollups_1m",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("minute", DateTime(timezone=True), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("server", String(512), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("up_samples", Integer, nullable=False),
+    Column("prompt_tokens", Float),
+    Column("generation_tokens", Float),
+    Column("requests_finished", Float),
+    Column("requests_running_avg", Float),
+    Column("requests_waiting_avg", Float),
+    Column("kv_cache_usage_avg", Float),
+    Column("kv_cache_usage_max", Float),
+    Column("simulated", Boolean, nullable=False, default=False),
+    UniqueConstraint("minute", "host", "server", "model", "engine", name="uq_engine_rollups_1m"),
+)
+
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("done_until", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,33 @@
+"""Where producers hand rows for storage. Non-blocking by contract: the proxy and collectors must
+never wait on the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from agent.samples import Row
+
+
+class RowSink(Protocol):
+    def offer(self, rows: Sequence[Row], *, drop_reason: str = "queue_full") -> int:
+        """Queue rows for the next flush without blocking. Returns how many were accepted; the rest
+        are dropped and counted in campwatch_dropped_total{reason=drop_reason}."""
+        ...
+
+
+class MemorySink:
+    """A sink that keeps rows in a list, bounded; for tests and for tools that don't store."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self.rows: list[Row] = []
+        self.dropped: dict[str, int] = {}
+
+    def offer(self, rows: Sequence[Row], *, drop_reason: str = "queue_full") -> int:
+        room = max(self.capacity - len(self.rows), 0)
+        accepted = list(rows[:room])
+        self.rows.extend(accepted)
+        if len(rows) > room:
+            self.dropped[drop_reason] = self.dropped.get(drop_reason, 0) + len(rows) - room
+        return len(accepted)

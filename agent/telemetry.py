@@ -1,0 +1,68 @@
+"""The agent's own health counters, exposed through the snapshot like any other source."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from agent import __version__
+from agent.samples import Point, labels
+
+
+class Telemetry:
+    """Thread-safe counters and gauges about the agent itself (collector health, writes, drops)."""
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+        self._lock = threading.Lock()
+        self._collector_up: dict[str, float] = {}
+        self._collector_errors: dict[str, float] = defaultdict(float)
+        self._collector_duration: dict[str, float] = {}
+        self._written: dict[str, float] = defaultdict(float)
+        self._dropped: dict[str, float] = defaultdict(float)
+        self._queue_rows = 0.0
+
+    def collector_ok(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._collector_up[name] = 1.0
+            self._collector_errors.setdefault(name, 0.0)
+            self._collector_duration[name] = seconds
+
+    def collector_failed(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._collector_up[name] = 0.0
+            self._collector_errors[name] += 1
+            self._collector_duration[name] = seconds
+
+    def written(self, table: str, rows: int) -> None:
+        with self._lock:
+            self._written[table] += rows
+
+    def dropped(self, reason: str, rows: int = 1) -> None:
+        with self._lock:
+            self._dropped[reason] += rows
+
+    def queue_rows(self, rows: int) -> None:
+        with self._lock:
+            self._queue_rows = float(rows)
+
+    def dropped_count(self, reason: str) -> float:
+        with self._lock:
+            return self._dropped.get(reason, 0.0)
+
+    def written_count(self, table: str | None = None) -> float:
+        with self._lock:
+            return sum(self._written.values()) if table is None else self._written.get(table, 0.0)
+
+    def points(self) -> list[Point]:
+        with self._lock:
+            out = [Point("campwatch_agent", 1.0, labels(version=__version__, host=self._host))]
+            out += [Point("campwatch_collector_up", v, labels(collector=k)) for k, v in self._collector_up.items()]
+            out += [Point("campwatch_collector_errors_total", v, labels(collector=k))
+                    for k, v in self._collector_errors.items()]
+            out += [Point("campwatch_collector_duration_seconds", v, labels(collector=k))
+                    for k, v in self._collector_duration.items()]
+            out += [Point("campwatch_samples_written_total", v, labels(table=k)) for k, v in self._written.items()]
+            out += [Point("campwatch_dropped_total", v, labels(reason=k)) for k, v in self._dropped.items()]
+            out.append(Point("campwatch_store_queue_rows", self._queue_rows))
+            return out
