@@ -1,0 +1,221 @@
+"""The `campwatch` command. The only place exceptions become exit codes:
+0 ok, 1 runtime error, 2 bad configuration or input, 3 store unavailable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from agent import __version__
+from agent.config import Settings, load_settings, masked
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, StoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _exits(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, FieldSpecError) as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(2)
+        except StoreError as exc:
+            err_console.print(f"[bold red]store error:[/] {exc}", highlight=False)
+            sys.exit(3)
+        except CampwatchError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(1)
+    return wrapper  # type: ignore[return-value]
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '15m', '12h', '30d', '2w' -> timedelta; raises ConfigError naming the input."""
+    from agent.errors import Problem
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    number, unit = text[:-1], text[-1:]
+    try:
+        value = float(number)
+    except ValueError:
+        value = -1.0
+    if unit not in units or value <= 0:
+        raise ConfigError("command line", [Problem("--since", f"expected a duration like 90s, 15m, 12h, "
+                                                              f"30d or 2w, got {text!r}")])
+    return timedelta(seconds=value * units[unit])
+
+
+def _settings(config: str | None, overrides: dict[str, Any]) -> Settings:
+    return load_settings(config, overrides=overrides)
+
+
+def _put(tree: dict[str, Any], path: str, value: Any) -> None:
+    if value is None or value == ():
+        return
+    *parents, leaf = path.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="campwatch")
+def main() -> None:
+    """campwatch: GPU, serving-engine, request and cost telemetry for self-hosted LLMs."""
+
+
+@main.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file.")
+@click.option("--db", "db", help="SQLAlchemy URL, e.g. sqlite:///campwatch.db or postgresql://host/db.")
+@click.option("--engine-url", "engine_urls", multiple=True, help="/metrics URL of a model server (repeatable).")
+@click.option("--metrics-host", help="Address to serve campwatch's /metrics on (default 127.0.0.1).")
+@click.option("--metrics-port", type=int, help="Port to serve /metrics on (default 9400).")
+@click.option("--gpu-interval", type=float, help="Seconds between GPU readings (default 1).")
+@click.option("--engine-interval", type=float, help="Seconds between engine scrapes (default 5).")
+@click.option("--proxy-listen", help="HOST:PORT for the OpenAI-compatible capture proxy.")
+@click.option("--proxy-upstream", help="Model server base URL the proxy forwards to.")
+@click.option("--host", "host_name", help="Host label on every row (default: the hostname).")
+@click.option("--no-gpu", is_flag=True, help="Do not collect GPU telemetry.")
+@_exits
+def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metrics_host: str | None,
+        metrics_port: int | None, gpu_interval: float | None, engine_interval: float | None,
+        proxy_listen: str | None, proxy_upstream: str | None, host_name: str | None, no_gpu: bool) -> None:
+    """Run the sidecar until SIGTERM or Ctrl-C."""
+    from agent.wiring import build_runner
+
+    overrides: dict[str, Any] = {}
+    _put(overrides, "store.url", db)
+    _put(overrides, "engine.urls", list(engine_urls) or None)
+    _put(overrides, "metrics.host", metrics_host)
+    _put(overrides, "metrics.port", metrics_port)
+    _put(overrides, "gpu.interval_s", gpu_interval)
+    _put(overrides, "engine.interval_s", engine_interval)
+    _put(overrides, "proxy.listen", proxy_listen)
+    _put(overrides, "proxy.upstream", proxy_upstream)
+    _put(overrides, "host", host_name)
+    if no_gpu:
+        _put(overrides, "gpu.enabled", False)
+    settings = _settings(config, overrides)
+    _logging(settings.log_level)
+
+    async def go() -> None:
+        parts = build_runner(settings)
+        parts.runner.install_signal_handlers()
+        await parts.runner.run()
+
+    asyncio.run(go())
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False))
+@_exits
+def check_config(file: str) -> None:
+    """Validate FILE (with CAMPWATCH_* env applied) and print the resolved settings, secrets masked."""
+    settings = load_settings(file)
+    console.print_json(json.dumps(masked(settings)))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config", type=click.Path(dir_okay=False))
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
+@_exits
+def db_upgrade(config: str | None, db_url: str | None) -> None:
+    """Apply Alembic migrations up to the newest revision."""
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+
+    overrides: dict[str, Any] = {}
+    _put(overrides, "store.url", db_url)
+    settings = _settings(config, overrides)
+    engine = open_engine(settings.store.url.get_secret_value())
+    revision = upgrade(engine)
+    console.print(f"{engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+
+
+@main.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False))
+@_exits
+def gpus(config: str | None) -> None:
+    """List the GPUs NVML finds and which fields each supports."""
+    from agent.collectors.gpu.inventory import describe_gpus, render_gpus
+    from agent.collectors.gpu.nvml import NvmlDriver
+
+    _settings(config, {})
+    render_gpus(console, describe_gpus(NvmlDriver()))
+
+
+@main.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False))
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
+@click.option("--since", default="30d", show_default=True, help="Window: 90s, 15m, 12h, 30d, 2w.")
+@click.option("--host", "host_name", help="One host only (default: every host in the database).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@_exits
+def cost(config: str | None, db_url: str | None, since: str, host_name: str | None, as_json: bool) -> None:
+    """Realized self-hosting cost per million tokens against API baselines, and the verdict."""
+    from agent.cost.report import build_report, render_report, report_to_json
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+
+    overrides: dict[str, Any] = {}
+    _put(overrides, "store.url", db_url)
+    settings = _settings(config, overrides)
+    window = parse_duration(since)
+    engine = open_engine(settings.store.url.get_secret_value())
+    upgrade(engine)
+    report = build_report(engine, settings.cost, window, host_name)
+    if as_json:
+        click.echo(json.dumps(report_to_json(report), indent=2, default=str))
+    else:
+        render_report(console, report)
+
+
+@main.command()
+@click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of simulated traffic.")
+@click.option("--speed", type=float, default=1.0, show_default=True,
+              help="Replay the trace's arrivals this many times faster.")
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: sqlite under ./var/demo/).")
+@click.option("--metrics-port", type=int, default=9400, show_default=True,
+              help="Port for campwatch's /metrics (0 picks a free one).")
+@click.option("--gpu-hourly-usd", type=float, default=2.50, show_default=True,
+              help="Price of one simulated GPU-hour for the verdict.")
+@click.option("--quiet", is_flag=True, help="No live view; print the summary only.")
+@_exits
+def demo(duration: float, speed: float, db_url: str | None, metrics_port: int, gpu_hourly_usd: float,
+         quiet: bool) -> None:
+    """Run the real sidecar against a simulated GPU and a simulated vLLM server replaying a real trace."""
+    from agent.demo import DemoOptions, run_demo
+
+    if duration <= 0 or speed <= 0:
+        from agent.errors import Problem
+
+        raise ConfigError("command line", [Problem("--duration/--speed", "expected positive numbers")])
+    run_demo(DemoOptions(duration_s=duration, speed=speed, db_url=db_url, metrics_port=metrics_port,
+                         gpu_hourly_usd=gpu_hourly_usd, live=not quiet), console)
+
+
+if __name__ == "__main__":
+    main()

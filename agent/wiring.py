@@ -1,0 +1,128 @@
+"""Builds a Runner from settings: every part is chosen here, explicitly, from the config."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from agent.collectors.base import Collector
+from agent.config import Settings
+from agent.errors import NvmlUnavailable, StoreError
+from agent.exporters.prometheus import build_registry
+from agent.exporters.snapshot import Snapshot
+from agent.runner import Runner
+from agent.store.db import open_engine
+from agent.store.maintenance import maintain
+from agent.store.migrate import upgrade
+from agent.store.writer import StoreWriter
+from agent.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """What build_runner made, for callers (the demo) that want to look inside."""
+
+    runner: Runner
+    engine: Engine
+    writer: StoreWriter
+    snapshot: Snapshot
+    telemetry: Telemetry
+    registry: CollectorRegistry
+    proxy: Any | None
+    migrated: bool
+
+
+def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
+    if not settings.gpu.enabled:
+        return []
+    from agent.collectors.gpu.collector import build_gpu_collector
+
+    try:
+        return [build_gpu_collector(settings.gpu, settings.host, driver=gpu_driver)]
+    except NvmlUnavailable as exc:
+        log.error("GPU telemetry is off: %s", exc)
+        telemetry.collector_failed("gpu", 0.0)
+        return []
+
+
+def _engine_collectors(settings: Settings) -> list[Collector]:
+    if not settings.engine.urls:
+        return []
+    from agent.collectors.engine.collector import build_engine_collectors
+
+    return list(build_engine_collectors(settings.engine, settings.host))
+
+
+class _Migrator:
+    """Runs migrations at start; if the database is unreachable, retries from maintenance."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.done = False
+
+    def ensure(self) -> bool:
+        if not self.done:
+            upgrade(self.engine)
+            self.done = True
+        return self.done
+
+
+def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated: bool = False) -> Parts:
+    engine = open_engine(settings.store.url.get_secret_value())
+    migrator = _Migrator(engine)
+    try:
+        migrator.ensure()
+    except StoreError as exc:
+        log.error("%s; rows are queued and migration is retried", exc)
+    telemetry = Telemetry(settings.host)
+    snapshot = Snapshot()
+    registry = build_registry(snapshot)
+    writer = StoreWriter(engine, telemetry, flush_interval_s=settings.store.flush_interval_s,
+                         queue_max_rows=settings.store.queue_max_rows)
+    collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings)
+
+    async def maintenance() -> None:
+        def work() -> None:
+            migrator.ensure()
+            maintain(engine, settings.host, raw_days=settings.store.raw_retention_days,
+                     rollup_days=settings.store.rollup_retention_days)
+        await asyncio.to_thread(work)
+
+    periodic = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
+    periodic += _cost_job(settings, engine, snapshot, migrator)
+
+    runner = Runner(
+        host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
+        telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
+        metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
+    )
+    proxy = None
+    if settings.proxy.listen:
+        from agent.capture.proxy import ProxyServer
+
+        proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, registry)
+        runner.services.append(("proxy", proxy.start, proxy.stop))
+    return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy, migrator.done)
+
+
+def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
+              migrator: _Migrator) -> list[tuple[str, float, Any]]:
+    try:
+        from agent.cost.service import refresh_cost
+    except ImportError:
+        return []
+
+    async def cost() -> None:
+        def work() -> None:
+            migrator.ensure()
+            snapshot.replace("cost", refresh_cost(engine, settings.cost, settings.host))
+        await asyncio.to_thread(work)
+
+    return [("cost", settings.cost.interval_s, cost)]
