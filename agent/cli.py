@@ -152,7 +152,7 @@ def db_upgrade(config: str | None, db_url: str | None) -> None:
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
     revision = upgrade(engine)
-    console.print(f"{engine.url.render_as_string(hide_password=True)} is at revision {revision}")
+    click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {revision}")
 
 
 @main.command()
@@ -176,6 +176,7 @@ def gpus(config: str | None) -> None:
 @_exits
 def cost(config: str | None, db_url: str | None, since: str, host_name: str | None, as_json: bool) -> None:
     """Realized self-hosting cost per million tokens against API baselines, and the verdict."""
+    window = parse_duration(since)
     from agent.cost.report import build_report, render_report, report_to_json
     from agent.store.db import open_engine
     from agent.store.migrate import upgrade
@@ -183,7 +184,6 @@ def cost(config: str | None, db_url: str | None, since: str, host_name: str | No
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
-    window = parse_duration(since)
     engine = open_engine(settings.store.url.get_secret_value())
     upgrade(engine)
     report = build_report(engine, settings.cost, window, host_name)
