@@ -103,6 +103,24 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
     )
+    if settings.otlp.endpoint:
+        from agent.exporters.otlp import OtlpExport
+
+        otlp = OtlpExport(snapshot, settings.host, endpoint=settings.otlp.endpoint,
+                          interval_s=settings.otlp.interval_s,
+                          headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()})
+
+        async def refresh_agent_points() -> None:
+            snapshot.replace("agent", telemetry.points())
+
+        async def no_start() -> None:
+            return None
+
+        async def otlp_stop() -> None:
+            await asyncio.to_thread(otlp.shutdown)
+
+        runner.periodic.append(("agent-telemetry", 5.0, refresh_agent_points))
+        runner.services.append(("otlp", no_start, otlp_stop))
     proxy = None
     if settings.proxy.listen:
         from agent.capture.proxy import ProxyServer
