@@ -56,7 +56,7 @@ class Telemetry:
 
     def points(self) -> list[Point]:
         with self._lock:
-            out = [Point("campwatch_agent", 1.0, labels(version=__version__, host=self._host))]
+            out = [Point("campwatch_agent_info", 1.0, labels(version=__version__, host=self._host))]
             out += [Point("campwatch_collector_up", v, labels(collector=k)) for k, v in self._collector_up.items()]
             out += [Point("campwatch_collector_errors_total", v, labels(collector=k))
                     for k, v in self._collector_errors.items()]

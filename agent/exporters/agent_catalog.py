@@ -16,5 +16,5 @@ AGENT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_dropped_total", "counter",
                "Rows or records dropped, by reason (queue_full, store_error, ...).", ("reason",)),
     MetricSpec("campwatch_store_queue_rows", "gauge", "Rows waiting for the next store flush."),
-    MetricSpec("campwatch_agent", "info", "The running campwatch agent.", ("version", "host")),
+    MetricSpec("campwatch_agent_info", "gauge", "The running campwatch agent (always 1).", ("version", "host")),
 )

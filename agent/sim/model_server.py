@@ -23,11 +23,11 @@ from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
 
 DEFAULT_MODEL = "simulated/llama-3.1-8b-instruct"
 
-_WORDS = (
+_WORDS = tuple(
     "the model serves tokens quickly and the cluster keeps costs low while latency stays within "
     "budget for every request that arrives from users across regions during peak hours of traffic "
-    "with batching caching scheduling memory throughput energy power report plan review quarter"
-).split()
+    "with batching caching scheduling memory throughput energy power report plan review quarter".split()
+)
 _REFUSAL = "I'm sorry, but I can't help with that request."
 
 
@@ -142,7 +142,7 @@ class SimulatedModelServer:
             text = json.dumps({"answer": " ".join(self._rng.choice(_WORDS) for _ in range(max(n_tokens - 6, 1)))})
             pieces = [text[i:i + 4] for i in range(0, len(text), 4)][:max(n_tokens, 1)]
             return pieces, "stop"
-        vocab = _WORDS if not drifted else [w.upper() for w in _WORDS]
+        vocab = list(_WORDS) if not drifted else [w.upper() for w in _WORDS]
         words = [self._rng.choice(vocab) + " " for _ in range(n_tokens)]
         return words, "length"
 
@@ -249,7 +249,8 @@ class SimulatedModelServer:
         ))
 
 
-async def start_server(server: SimulatedModelServer, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+async def start_server(server: SimulatedModelServer, host: str = "127.0.0.1",
+                       port: int = 0) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner (call `cleanup()` to stop) and the bound port."""
     runner = web.AppRunner(server.app, access_log=None)
     await runner.setup()

@@ -62,7 +62,8 @@ class VllmMetrics:
         kv_name = "vllm:gpu_cache_usage_perc" if legacy else "vllm:kv_cache_usage_perc"
         self.kv_usage = Gauge(kv_name, "KV-cache usage. 1 means 100 percent usage.", lab, registry=reg)
         prefix = "vllm:gpu_prefix_cache" if legacy else "vllm:prefix_cache"
-        self.prefix_queries = Counter(f"{prefix}_queries", "Prefix cache queries, in terms of number of queried tokens.",
+        self.prefix_queries = Counter(f"{prefix}_queries",
+                                      "Prefix cache queries, in terms of number of queried tokens.",
                                       lab, registry=reg)
         self.prefix_hits = Counter(f"{prefix}_hits", "Prefix cache hits, in terms of number of cached tokens.",
                                    lab, registry=reg)

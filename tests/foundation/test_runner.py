@@ -74,9 +74,9 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
                     metrics_port=0)
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.6)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{runner.metrics_bound_port}/metrics") as response:
-            page = await response.text()
+    url = f"http://127.0.0.1:{runner.metrics_bound_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        page = await response.text()
     runner.stop()
     await task
 

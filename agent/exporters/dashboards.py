@@ -1,0 +1,164 @@
+"""Grafana dashboards as data: each panel is a title, PromQL expressions and a unit. `python -m
+agent.exporters.dashboards dashboards/` writes the JSON; a test checks the files are current, that
+every metric a panel uses is in the catalog, and that the queries run on a real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    expr: str
+    legend: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    title: str
+    queries: tuple[Query, ...]
+    unit: str = "short"
+    kind: str = "timeseries"
+    description: str = ""
+    sparse: bool = False
+    """May legitimately show nothing (no throttling, no XID, no drift yet)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    uid: str
+    title: str
+    description: str
+    panels: tuple[Panel, ...]
+
+
+H = 'host=~"$host"'
+
+GPU = Dashboard("campwatch-gpu", "campwatch / GPU", "NVML telemetry per GPU: saturation, power, energy, health.", (
+    Panel("GPU up", (Query(f"campwatch_gpu_up{{{H}}}", "{{host}} gpu{{gpu}}"),), "none", "stat"),
+    Panel("Utilization", (Query(f"campwatch_gpu_utilization_ratio{{{H}}}", "{{host}} gpu{{gpu}}"),), "percentunit"),
+    Panel("Memory used", (Query(f"campwatch_gpu_memory_used_bytes{{{H}}}", "{{host}} gpu{{gpu}}"),
+                          Query(f"campwatch_gpu_memory_total_bytes{{{H}}}", "total {{host}} gpu{{gpu}}")), "bytes"),
+    Panel("Power draw", (Query(f"campwatch_gpu_power_watts{{{H}}}", "{{host}} gpu{{gpu}}"),), "watt"),
+    Panel("Energy per hour", (Query(f"increase(campwatch_gpu_energy_joules_total{{{H}}}[1h]) / 3.6e6",
+                                    "{{host}} gpu{{gpu}}"),), "kwatth",
+          description="kWh consumed over the last hour, from differences of the NVML energy counter."),
+    Panel("Temperature", (Query(f"campwatch_gpu_temperature_celsius{{{H}}}", "{{host}} gpu{{gpu}}"),), "celsius"),
+    Panel("SM clock", (Query(f"campwatch_gpu_sm_clock_hz{{{H}}}", "{{host}} gpu{{gpu}}"),), "hertz"),
+    Panel("Throttle reasons active", (Query(f"campwatch_gpu_throttle_active{{{H}}} == 1",
+                                            "{{host}} gpu{{gpu}} {{reason}}"),), "none", sparse=True),
+    Panel("XID errors (1h)", (Query(f"increase(campwatch_gpu_xid_errors_total{{{H}}}[1h])",
+                                    "{{host}} gpu{{gpu}} xid {{xid}}"),), "none", sparse=True),
+    Panel("ECC uncorrected errors", (Query(f"campwatch_gpu_ecc_uncorrected_errors_total{{{H}}}",
+                                           "{{host}} gpu{{gpu}}"),), "none", sparse=True),
+    Panel("Top processes by GPU memory", (Query(f"topk(10, campwatch_gpu_process_memory_bytes{{{H}}})",
+                                                "{{host}} gpu{{gpu}} {{process}} ({{pid}})"),), "bytes", sparse=True),
+))
+
+ENGINE = Dashboard("campwatch-engine", "campwatch / serving engine",
+                   "Version-independent SLIs from vLLM, SGLang and TGI /metrics.", (
+    Panel("Engine up", (Query(f"campwatch_engine_up{{{H}}}", "{{server}} ({{kind}})"),), "none", "stat"),
+    Panel("Generation tokens/s", (Query(f'campwatch_engine_generation_tokens_per_second{{{H},window="1m"}}',
+                                        "{{model}}"),), "short"),
+    Panel("Prompt tokens/s", (Query(f'campwatch_engine_prompt_tokens_per_second{{{H},window="1m"}}',
+                                    "{{model}}"),), "short"),
+    Panel("Requests/s", (Query(f'campwatch_engine_requests_per_second{{{H},window="1m"}}', "{{model}}"),), "reqps"),
+    Panel("TTFT", (Query(f'campwatch_engine_ttft_seconds{{{H},window="5m"}}', "{{model}} p{{quantile}}"),), "s"),
+    Panel("Inter-token latency", (Query(f'campwatch_engine_itl_seconds{{{H},window="5m"}}',
+                                        "{{model}} p{{quantile}}"),), "s"),
+    Panel("End-to-end latency", (Query(f'campwatch_engine_e2e_latency_seconds{{{H},window="5m"}}',
+                                       "{{model}} p{{quantile}}"),), "s"),
+    Panel("Queue time", (Query(f'campwatch_engine_queue_time_seconds{{{H},window="5m"}}',
+                               "{{model}} p{{quantile}}"),), "s"),
+    Panel("Running / waiting",
+          (Query(f"sum by (model) (campwatch_engine_requests_running{{{H}}})", "running {{model}}"),
+           Query(f"sum by (model) (campwatch_engine_requests_waiting{{{H}}})", "waiting {{model}}")),
+          "short"),
+    Panel("KV-cache usage", (Query(f"campwatch_engine_kv_cache_usage_ratio{{{H}}}", "{{model}} engine {{engine}}"),),
+          "percentunit"),
+    Panel("Prefix-cache hit ratio", (Query(f'campwatch_engine_prefix_cache_hit_ratio{{{H},window="5m"}}',
+                                           "{{model}}"),), "percentunit"),
+    Panel("Proxy requests/s by status", (Query("sum by (status) (rate(campwatch_proxy_requests_total[5m]))",
+                                               "{{status}}"),), "reqps"),
+    Panel("Proxy TTFT p99",
+          (Query("histogram_quantile(0.99, sum by (le) (rate(campwatch_proxy_ttft_seconds_bucket[5m])))", "p99"),),
+          "s", sparse=True),
+))
+
+COST = Dashboard("campwatch-cost", "campwatch / cost and verdict",
+                 "Realized self-hosted $/Mtok against API baselines; does self-hosting still win?", (
+    Panel("Self-hosted $/Mtok", (Query("campwatch_cost_per_mtok_usd", "{{basis}}"),), "currencyUSD"),
+    Panel("API-equivalent $/Mtok", (Query("campwatch_api_cost_per_mtok_usd", "{{baseline}}"),), "currencyUSD"),
+    Panel("Camp holds (1 = self-hosting cheaper)", (Query("campwatch_camp_holds", "{{baseline}}"),), "none", "stat"),
+    Panel("Break-even tokens per month", (Query("campwatch_breakeven_tokens_per_month", "{{baseline}}"),), "short"),
+    Panel("Output drift: drifted features", (Query("campwatch_drift_detected == 1", "{{model}} {{feature}}"),),
+          "none", sparse=True),
+    Panel("Rows dropped (10m)", (Query("increase(campwatch_dropped_total[10m])", "{{reason}}"),), "short", sparse=True),
+    Panel("Collectors up", (Query("campwatch_collector_up", "{{collector}}"),), "none", "stat"),
+))
+
+DASHBOARDS: tuple[Dashboard, ...] = (GPU, ENGINE, COST)
+
+_METRIC = re.compile(r"\b(campwatch_[a-z0-9_]+)")
+
+
+def metrics_used(expr: str) -> set[str]:
+    """campwatch series names a PromQL expression reads (_bucket/_sum/_count kept as written)."""
+    return set(_METRIC.findall(expr))
+
+
+def render(dashboard: Dashboard) -> dict[str, Any]:
+    panels = []
+    for i, panel in enumerate(dashboard.panels):
+        width = 8 if panel.kind == "stat" else 12
+        panels.append({
+            "id": i + 1,
+            "type": panel.kind,
+            "title": panel.title,
+            "description": panel.description,
+            "datasource": {"type": "prometheus", "uid": "${datasource}"},
+            "gridPos": {"h": 8, "w": width, "x": (i % 2) * 12, "y": (i // 2) * 8},
+            "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+            "targets": [{"refId": chr(ord("A") + j), "expr": q.expr, "legendFormat": q.legend,
+                         "datasource": {"type": "prometheus", "uid": "${datasource}"}}
+                        for j, q in enumerate(panel.queries)],
+        })
+    return {
+        "uid": dashboard.uid,
+        "title": dashboard.title,
+        "description": dashboard.description,
+        "tags": ["campwatch", "llm", "gpu"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {"list": [
+            {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"},
+            {"name": "host", "type": "query", "label": "host", "includeAll": True, "multi": True,
+             "allValue": ".*", "datasource": {"type": "prometheus", "uid": "${datasource}"},
+             "query": {"query": "label_values(campwatch_agent_info, host)", "refId": "host"},
+             "definition": "label_values(campwatch_agent_info, host)", "refresh": 2},
+        ]},
+        "panels": panels,
+    }
+
+
+def write_all(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for dashboard in DASHBOARDS:
+        path = folder / f"{dashboard.uid}.json"
+        path.write_text(json.dumps(render(dashboard), indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written in write_all(Path(sys.argv[1] if len(sys.argv) > 1 else "dashboards")):
+        print(written)
