@@ -77,7 +77,7 @@ async def _one(session: aiohttp.ClientSession, plan: TrafficPlan, body: dict[str
             if usage:
                 stats.prompt_tokens += int(usage.get("prompt_tokens") or 0)
                 stats.completion_tokens += int(usage.get("completion_tokens") or 0)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         stats.failed += 1
         name = type(exc).__name__
         stats.errors[name] = stats.errors.get(name, 0) + 1
@@ -105,7 +105,7 @@ async def replay(trace: Iterable[TraceRequest], plan: TrafficPlan, stats: Traffi
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             if stop.is_set():
                 break
