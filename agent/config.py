@@ -11,6 +11,7 @@ import os
 import socket
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,9 @@ class GpuSettings(_Section):
     fields_file: str = ""
     """A fields CSV replacing the bundled one; empty means the bundled default."""
     top_processes: int = Field(10, ge=0, le=1000)
+    """Per GPU, the processes using the most memory that get their own series; 0 turns them off."""
+    proc_root: str = "/proc"
+    """Where to read process names and container ids; the host's /proc when running in a container."""
     simulated: bool = False
 
 
@@ -117,6 +121,14 @@ class ProxySettings(_Section):
 
 class CaptureSettings(_Section):
     store_text: bool = False
+    inject_usage: bool = True
+    """Add stream_options.include_usage to streaming requests (and hide the extra chunk from the
+    client) so every request has exact token counts; turn off for upstreams that reject it."""
+    caller_salt: SecretStr = SecretStr("")
+    """Salt for hashing API keys into caller labels; empty means a random per-install salt kept in
+    caller_salt_file. Set it to keep labels stable across hosts of one fleet."""
+    caller_salt_file: str = ""
+    """Where the per-install salt lives; empty means caller-salt beside the default database."""
     text_sample_ratio: float = Field(0.05, ge=0, le=1)
     text_retention_days: float = Field(3.0, gt=0)
     refusal_phrases: tuple[str, ...] = (
@@ -132,6 +144,31 @@ class DriftSettings(_Section):
     current_hours: float = Field(24.0, gt=0)
     min_rows: int = Field(100, ge=10)
     max_rows: int = Field(5000, ge=100)
+    reference_start: datetime | None = None
+    reference_end: datetime | None = None
+    """A pinned reference period (UTC unless an offset is given) replacing the rolling
+    reference_days window; set both or neither. store.raw_retention_days must still cover it."""
+
+    @field_validator("reference_start", "reference_end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DriftSettings:
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"min_rows ({self.min_rows}) must not exceed max_rows ({self.max_rows}): "
+                             "a sampled window could never be large enough")
+        if (self.reference_start is None) != (self.reference_end is None):
+            raise ValueError("reference_start and reference_end go together: set both to pin a reference "
+                             "period, or neither")
+        if self.reference_start is not None and self.reference_end is not None \
+                and self.reference_start >= self.reference_end:
+            raise ValueError(f"reference_start ({self.reference_start.isoformat()}) must be before "
+                             f"reference_end ({self.reference_end.isoformat()})")
+        return self
 
 
 class PricingSettings(_Section):
@@ -187,6 +224,11 @@ class CostSettings(_Section):
     regulated_data: bool = False
     plan: tuple[PlanQuarter, ...] = ()
     interval_s: float = Field(300.0, gt=0)
+    output_token_weight: Decimal = Field(Decimal("4"), gt=0)
+    """How many input tokens one output token counts as when the self-hosted cost is split into
+    input and output $/Mtok (4 is the output:input price ratio common to API price lists)."""
+    gap_factor: float = Field(3.0, gt=1)
+    """A spacing between two samples longer than gap_factor x the typical spacing is a data gap."""
 
 
 class OtlpSettings(_Section):

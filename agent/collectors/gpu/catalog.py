@@ -1,18 +1,32 @@
-"""Exported GPU metric families."""
+"""Exported GPU metric families.
+
+Field families come from the bundled fields.csv (its help text, kind and the known field's labels),
+so every field a fields file can enable has a family here; a test keeps the two in step."""
 
 from __future__ import annotations
 
+from agent.collectors.gpu.fields import load_fields
+from agent.collectors.gpu.sources import PREFIX, Exposition
 from agent.exporters.spec import MetricSpec
 
-_GPU = ("host", "gpu", "uuid", "model")
+GPU_LABELS: tuple[str, ...] = ("host", "gpu", "uuid", "model", "pci_bus_id")
+
+EXTRA_LABELS: dict[Exposition, tuple[str, ...]] = {
+    "plain": (),
+    "energy": (),
+    "throttle": ("reason",),
+    "xid": ("xid",),
+    "process": ("pid", "process", "container"),
+    "mig": ("gpu_instance", "compute_instance", "mig_uuid", "mig_profile"),
+}
+
+UP_METRIC = PREFIX + "up"
 
 GPU_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("campwatch_gpu_up", "gauge", "1 if the GPU could be read on the last cycle.", _GPU),
-    MetricSpec("campwatch_gpu_utilization_ratio", "gauge",
-               "Share of the last sample period the GPU was busy (0..1).", _GPU),
-    MetricSpec("campwatch_gpu_memory_used_bytes", "gauge", "Framebuffer memory in use.", _GPU),
-    MetricSpec("campwatch_gpu_memory_total_bytes", "gauge", "Framebuffer memory installed.", _GPU),
-    MetricSpec("campwatch_gpu_power_watts", "gauge", "Power draw (the driver's average).", _GPU),
-    MetricSpec("campwatch_gpu_energy_joules_total", "counter",
-               "Energy consumed, from differences of the NVML energy counter.", _GPU),
+    MetricSpec(UP_METRIC, "gauge", "1 if the GPU could be read on the last cycle.", GPU_LABELS),
+    *(
+        MetricSpec(spec.source.metric, spec.source.kind, spec.help,
+                   GPU_LABELS + EXTRA_LABELS[spec.source.exposition])
+        for spec in load_fields()
+    ),
 )

@@ -1,0 +1,52 @@
+"""The fake NVML library itself: it covers every C function the NVML driver reaches through pynvml."""
+
+from __future__ import annotations
+
+import ctypes
+import inspect
+import re
+from pathlib import Path
+
+import pynvml
+import pytest
+from gpu_helpers import FakeNvml
+
+import agent.collectors.gpu.nvml as nvml_driver
+from agent.collectors.gpu.collector import build_gpu_collector
+from agent.config import GpuSettings
+from agent.errors import NvmlUnavailable
+
+_C_NAME = re.compile(r'_nvmlGetFunctionPointer\("(\w+)"\)')
+_PY_CALL = re.compile(r"\b(nvml[A-Z]\w*)\(")
+
+
+def _c_functions(python_name: str, seen: set[str]) -> set[str]:
+    """C symbols a pynvml wrapper resolves, following wrappers that call other wrappers."""
+    if python_name in seen or not callable(getattr(pynvml, python_name, None)):
+        return set()
+    seen.add(python_name)
+    source = inspect.getsource(getattr(pynvml, python_name))
+    found = set(_C_NAME.findall(source))
+    for callee in _PY_CALL.findall(source):
+        if callee != python_name:
+            found |= _c_functions(callee, seen)
+    return found
+
+
+def test_the_fake_exports_every_nvml_function_the_driver_uses(fake_nvml: FakeNvml) -> None:
+    used = set(re.findall(r"pynvml\.(nvml[A-Z]\w*)\(", Path(nvml_driver.__file__).read_text()))
+    assert "nvmlDeviceGetFieldValues" in used
+    symbols: set[str] = set()
+    for name in used | {"nvmlInit"}:
+        symbols |= _c_functions(name, set())
+    library = ctypes.CDLL(str(fake_nvml.path))
+    missing = sorted(s for s in symbols if not hasattr(library, s))
+    assert missing == []
+    assert {"nvmlDeviceGetMemoryInfo_v2", "nvmlEventSetWait_v2", "nvmlDeviceGetComputeRunningProcesses_v3",
+            "nvmlDeviceGetProcessesUtilizationInfo", "nvmlDeviceGetMigDeviceHandleByIndex"} <= symbols
+
+
+def test_a_disarmed_fake_plays_a_host_without_nvidia_driver(fake_nvml: FakeNvml) -> None:
+    fake_nvml.disarm()
+    with pytest.raises(NvmlUnavailable, match=r"libnvidia-ml\.so\.1 not found"):
+        build_gpu_collector(GpuSettings(), "node-a")
