@@ -129,7 +129,10 @@ def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metric
 @_exits
 def check_config(file: str) -> None:
     """Validate FILE (with CAMPWATCH_* env applied) and print the resolved settings, secrets masked."""
+    from agent.cost.baselines import resolve_baselines
+
     settings = load_settings(file)
+    resolve_baselines(settings.cost)  # unknown API models or a bad price file fail here, not at run time
     console.print_json(json.dumps(masked(settings)))
 
 
@@ -177,7 +180,8 @@ def gpus(config: str | None) -> None:
 def cost(config: str | None, db_url: str | None, since: str, host_name: str | None, as_json: bool) -> None:
     """Realized self-hosting cost per million tokens against API baselines, and the verdict."""
     window = parse_duration(since)
-    from agent.cost.report import build_report, render_report, report_to_json
+    from agent.cost.render import render_report
+    from agent.cost.report import build_report, report_to_json
     from agent.store.db import open_engine
     from agent.store.migrate import upgrade
 

@@ -240,15 +240,11 @@ def run_demo(options: DemoOptions, console: Console) -> None:
 
 
 def _verdict(parts: Any, settings: Settings, options: DemoOptions, console: Console) -> None:
-    try:
-        from agent.cost.report import build_report, render_report
-    except ImportError:
-        console.print("[yellow]cost engine not available in this build[/]")
-        return
+    from agent.cost.render import render_verdict
+    from agent.cost.report import build_report
+
     window = timedelta(seconds=options.duration_s + 600)
     report = build_report(parts.engine, settings.cost, window, settings.host)
     console.print(f"[bold]Verdict[/] for the simulated run, GPU priced at "
                   f"${Decimal(str(options.gpu_hourly_usd)):.2f}/GPU-hour:")
-    render_report(console, report)
-
-
+    render_verdict(console, report)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -132,15 +133,14 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
 
 def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
               migrator: _Migrator) -> list[tuple[str, float, Any]]:
-    try:
-        from agent.cost.service import refresh_cost
-    except ImportError:
-        return []
+    from agent.cost.report import build_report, report_points
 
     async def cost() -> None:
         def work() -> None:
             migrator.ensure()
-            snapshot.replace("cost", refresh_cost(engine, settings.cost, settings.host))
+            # build_report brings this host's hourly ledger up to date before summarizing
+            report = build_report(engine, settings.cost, timedelta(days=30), settings.host)
+            snapshot.replace("cost", report_points(report))
         await asyncio.to_thread(work)
 
     return [("cost", settings.cost.interval_s, cost)]

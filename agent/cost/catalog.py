@@ -1,7 +1,22 @@
-"""Exported cost metric families."""
+"""Exported cost metric families (values from agent.cost.report.report_points)."""
 
 from __future__ import annotations
 
 from agent.exporters.spec import MetricSpec
 
-COST_METRICS: tuple[MetricSpec, ...] = ()
+COST_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("campwatch_cost_per_mtok_usd", "gauge",
+               "Realized self-hosted cost per million tokens over the cost window; basis=allocation counts "
+               "every GPU-hour held (the bill), basis=usage only busy GPU time.", ("basis",)),
+    MetricSpec("campwatch_api_cost_per_mtok_usd", "gauge",
+               "What the same traffic would have cost per million tokens on the API baseline.", ("baseline",)),
+    MetricSpec("campwatch_breakeven_tokens_per_month", "gauge",
+               "Monthly token volume at which self-hosting costs the same as the baseline (+Inf: never).",
+               ("baseline",)),
+    MetricSpec("campwatch_camp_holds", "gauge",
+               "1 if self-hosting is still cheaper than the baseline at the measured run rate (holds or at "
+               "risk), 0 if the API is cheaper.", ("baseline",)),
+    MetricSpec("campwatch_cost_savings_usd_per_month", "gauge",
+               "Monthly savings of self-hosting against the baseline at the measured run rate (negative: a loss).",
+               ("baseline",)),
+)

@@ -185,19 +185,23 @@ cost_ledger = Table(
     Column("hour", DateTime(timezone=True), nullable=False),
     Column("host", String(255), nullable=False),
     Column("gpus", Integer, nullable=False),
-    Column("observed_seconds", Float, nullable=False),
-    Column("allocated_gpu_seconds", Float, nullable=False),
+    Column("held_seconds", Float, nullable=False),  # wall seconds any GPU of the host was held
+    Column("allocated_gpu_seconds", Float, nullable=False),  # = observed + gap GPU-seconds
+    Column("observed_gpu_seconds", Float, nullable=False),  # held with telemetry
+    Column("gpu_gap_seconds", Float, nullable=False),  # held without telemetry (agent down, GPU lost)
     Column("busy_gpu_seconds", Float, nullable=False),
+    Column("engine_gap_seconds", Float, nullable=False),  # held wall seconds with no engine scrape up
     Column("energy_joules", Float, nullable=False),
-    Column("gpu_cost_usd", _MONEY, nullable=False),
+    Column("gpu_cost_usd", _MONEY, nullable=False),  # allocation basis
+    Column("usage_gpu_cost_usd", _MONEY, nullable=False),  # usage basis (busy share of gpu_cost_usd)
     Column("energy_cost_usd", _MONEY, nullable=False),
     Column("overhead_usd", _MONEY, nullable=False),
     Column("prompt_tokens", BigInteger, nullable=False),
     Column("generation_tokens", BigInteger, nullable=False),
     Column("cached_tokens", BigInteger, nullable=False),
     Column("requests", BigInteger, nullable=False),
-    Column("token_source", String(16), nullable=False),
-    Column("gap_seconds", Float, nullable=False),
+    Column("token_source", String(16), nullable=False),  # proxy / engine / none
+    Column("api_pricing", Text, nullable=False),  # JSON: API-equivalent cost per baseline (agent.cost.ledger)
     Column("simulated", Boolean, nullable=False, default=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("hour", "host", name="uq_cost_ledger_hour_host"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 04:09:47.043850
+Create Date: 2026-11-24 04:30:42.627296
 """
 from __future__ import annotations
 
@@ -35,11 +35,15 @@ def upgrade() -> None:
     sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
     sa.Column('host', sa.String(length=255), nullable=False),
     sa.Column('gpus', sa.Integer(), nullable=False),
-    sa.Column('observed_seconds', sa.Float(), nullable=False),
+    sa.Column('held_seconds', sa.Float(), nullable=False),
     sa.Column('allocated_gpu_seconds', sa.Float(), nullable=False),
+    sa.Column('observed_gpu_seconds', sa.Float(), nullable=False),
+    sa.Column('gpu_gap_seconds', sa.Float(), nullable=False),
     sa.Column('busy_gpu_seconds', sa.Float(), nullable=False),
+    sa.Column('engine_gap_seconds', sa.Float(), nullable=False),
     sa.Column('energy_joules', sa.Float(), nullable=False),
     sa.Column('gpu_cost_usd', sa.Numeric(precision=18, scale=6), nullable=False),
+    sa.Column('usage_gpu_cost_usd', sa.Numeric(precision=18, scale=6), nullable=False),
     sa.Column('energy_cost_usd', sa.Numeric(precision=18, scale=6), nullable=False),
     sa.Column('overhead_usd', sa.Numeric(precision=18, scale=6), nullable=False),
     sa.Column('prompt_tokens', sa.BigInteger(), nullable=False),
@@ -47,7 +51,7 @@ def upgrade() -> None:
     sa.Column('cached_tokens', sa.BigInteger(), nullable=False),
     sa.Column('requests', sa.BigInteger(), nullable=False),
     sa.Column('token_source', sa.String(length=16), nullable=False),
-    sa.Column('gap_seconds', sa.Float(), nullable=False),
+    sa.Column('api_pricing', sa.Text(), nullable=False),
     sa.Column('simulated', sa.Boolean(), nullable=False),
     sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),

@@ -1,0 +1,272 @@
+"""API price baselines: what the same traffic would have cost on a managed API.
+
+Prices come from genai-prices' bundled data (offline; its update functions are never called) or
+from the local price file (agent.cost.pricefile), which wins for the models it lists. Traffic is
+priced request by request: a request's input size picks its price tier (the providers' cliff
+model: above the threshold, all its tokens pay the tier rate), so requests are grouped by
+(price in force at their timestamp, tier) and each group is priced at that tier's flat rates,
+which equals the sum of per-request prices exactly."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from importlib.metadata import version
+
+from genai_prices import Usage, calc_price
+from genai_prices.types import ModelPrice, Tier, TieredPrices
+
+from agent.config import BaselineSettings, CostSettings
+from agent.cost import histograms as hist
+from agent.cost.pricefile import PriceEntry, load_price_file
+from agent.errors import CostError
+from agent.samples import HistogramSnapshot
+
+GENAI_PRICES_VERSION = version("genai-prices")
+_REQUEST_FEE_KEY = "requests_kcount"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens of one request (or one group priced at the same rates). Input includes cached."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    requests: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPrice:
+    """An API-equivalent cost in USD, split as the provider bills it."""
+
+    input_usd: Decimal = Decimal(0)
+    output_usd: Decimal = Decimal(0)
+    fees_usd: Decimal = Decimal(0)
+    """Per-request fees, where the model has them."""
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.input_usd + self.output_usd + self.fees_usd
+
+    def __add__(self, other: ApiPrice) -> ApiPrice:
+        return ApiPrice(self.input_usd + other.input_usd, self.output_usd + other.output_usd,
+                        self.fees_usd + other.fees_usd)
+
+    def scaled(self, factor: Decimal) -> ApiPrice:
+        return ApiPrice(self.input_usd * factor, self.output_usd * factor, self.fees_usd * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A resolved API baseline. `price_at(ts)` is the price in force at a request's time."""
+
+    id: str
+    """provider/model as configured, e.g. openai/gpt-4o: the exported `baseline` label."""
+    provider: str
+    model: str
+    resolved_model: str
+    discount: Decimal
+    source: str
+    as_of: date | None
+    price_at: Callable[[datetime], ModelPrice] = field(compare=False, repr=False)
+
+
+def resolve_baselines(settings: CostSettings) -> tuple[Baseline, ...]:
+    """Every configured baseline, resolved; one CostError naming every baseline that has no price."""
+    entries = load_price_file(settings.price_file) if settings.price_file else {}
+    problems: list[str] = []
+    resolved: list[Baseline] = []
+    seen: set[str] = set()
+    for i, config in enumerate(settings.baselines):
+        name = f"{config.provider}/{config.model}"
+        if name in seen:
+            problems.append(f"cost.baselines[{i}] {name}: listed twice")
+            continue
+        seen.add(name)
+        entry = entries.get((config.provider.lower(), config.model.lower()))
+        try:
+            resolved.append(_from_entry(name, config, entry) if entry else _from_genai(name, config))
+        except CostError as exc:
+            problems.append(f"cost.baselines[{i}] {exc}")
+    if problems:
+        raise CostError("cannot price the API baselines:\n" + "\n".join(f"  - {p}" for p in problems))
+    return tuple(resolved)
+
+
+def _from_genai(name: str, config: BaselineSettings) -> Baseline:
+    try:
+        found = calc_price(Usage(input_tokens=0, output_tokens=0), config.model, provider_id=config.provider)
+    except LookupError as exc:
+        raise CostError(
+            f"{name}: genai-prices {GENAI_PRICES_VERSION} (bundled data) has no price for it ({exc}); "
+            "expected a provider/model id it knows, e.g. openai/gpt-4o, or an entry in cost.price_file"
+        ) from None
+    model_info = found.model
+    return Baseline(
+        id=name,
+        provider=found.provider.id,
+        model=config.model,
+        resolved_model=model_info.id,
+        discount=config.discount,
+        source=f"genai-prices {GENAI_PRICES_VERSION} (bundled): {found.provider.id} {model_info.id}",
+        as_of=None,
+        price_at=model_info.get_prices,
+    )
+
+
+def _from_entry(name: str, config: BaselineSettings, entry: PriceEntry) -> Baseline:
+    prices: dict[str, Decimal | TieredPrices] = {}
+    for key, rate in entry.rates.items():
+        tiers = [Tier(start=t.above_input_tokens, price=t.rates[key]) for t in entry.tiers if key in t.rates]
+        prices[key] = TieredPrices(base=rate, tiers=tiers) if tiers else rate
+    model_price = ModelPrice(**prices)
+    return Baseline(
+        id=name,
+        provider=entry.provider,
+        model=entry.model,
+        resolved_model=entry.model,
+        discount=config.discount,
+        source=f"price file (as of {entry.as_of.isoformat()}): {entry.source}",
+        as_of=entry.as_of,
+        price_at=lambda _ts: model_price,
+    )
+
+
+def tier_starts(model_price: ModelPrice) -> tuple[int, ...]:
+    """Every input-token threshold at which some rate of this price changes, ascending."""
+    starts = {tier.start for value in vars(model_price).values() if isinstance(value, TieredPrices)
+              for tier in value.tiers}
+    return tuple(sorted(starts))
+
+
+def band_of(starts: Sequence[int], input_tokens: int) -> int:
+    """The number of thresholds a request's input exceeds (genai-prices: tier applies when input > start)."""
+    return bisect.bisect_left(starts, input_tokens)
+
+
+def flat_price(model_price: ModelPrice, starts: Sequence[int], band: int) -> tuple[ModelPrice, Decimal]:
+    """The rates that apply to every request of a band, without tiers, and the per-1000-requests fee."""
+    representative = 0 if band == 0 else starts[band - 1] + 1
+    flat: dict[str, Decimal] = {}
+    fee = Decimal(0)
+    for key, value in vars(model_price).items():
+        if key.startswith("_") or value is None:
+            continue
+        rate = value
+        if isinstance(value, TieredPrices):
+            rate = value.base
+            for tier in reversed(value.tiers):
+                if representative > tier.start:
+                    rate = tier.price
+                    break
+        if key == _REQUEST_FEE_KEY:
+            fee = rate
+        else:
+            flat[key] = rate
+    return ModelPrice(**flat), fee
+
+
+@dataclass
+class _Group:
+    model_price: ModelPrice
+    band: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    requests: int = 0
+
+
+def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]]) -> ApiPrice:
+    """The API cost of requests, each priced at its own time and tier (exact, grouped for speed)."""
+    groups: dict[tuple[int, int], _Group] = {}
+    starts_of: dict[int, tuple[int, ...]] = {}
+    for ts, usage in items:
+        model_price = baseline.price_at(ts)
+        key_price = id(model_price)
+        starts = starts_of.get(key_price)
+        if starts is None:
+            starts = starts_of[key_price] = tier_starts(model_price)
+        band = band_of(starts, usage.input_tokens)
+        group = groups.get((key_price, band))
+        if group is None:
+            group = groups[(key_price, band)] = _Group(model_price, band)
+        group.input_tokens += usage.input_tokens
+        group.output_tokens += usage.output_tokens
+        group.cache_read_tokens += usage.cache_read_tokens
+        group.requests += usage.requests
+    total = ApiPrice()
+    for group in groups.values():
+        total += _price_group(baseline, group, starts_of[id(group.model_price)])
+    return total
+
+
+def _price_group(baseline: Baseline, group: _Group, starts: Sequence[int]) -> ApiPrice:
+    flat, fee = flat_price(group.model_price, starts, group.band)
+    usage = Usage(input_tokens=group.input_tokens, output_tokens=group.output_tokens,
+                  cache_read_tokens=min(group.cache_read_tokens, group.input_tokens))
+    try:
+        result = flat.calc_price(usage)
+    except ValueError as exc:
+        raise CostError(f"{baseline.id}: genai-prices could not price {usage!r}: {exc}") from None
+    keep = 1 - baseline.discount
+    return ApiPrice(result["input_price"] * keep, result["output_price"] * keep,
+                    fee * group.requests / 1000 * keep)
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramPricing:
+    price: ApiPrice
+    method: str
+    """histograms (per-request sizes estimated from bucket counts) or counters (totals only)."""
+
+
+def price_histograms(
+    baseline: Baseline,
+    at: datetime,
+    prompt: HistogramSnapshot | None,
+    totals: TokenUsage,
+) -> HistogramPricing:
+    """API cost of one window's traffic known only from /metrics.
+
+    With a prompt-size histogram, requests are split into price tiers by their estimated input
+    size (linear within buckets); output tokens are spread over tiers in proportion to requests
+    (the joint distribution is not scraped). Without one, all traffic is priced at the tier of the
+    mean request. Prices are those in force at `at` (the middle of the window)."""
+    model_price = baseline.price_at(at)
+    starts = tier_starts(model_price)
+    requests = max(totals.requests, 0)
+    if prompt is not None and prompt.count > 0 and starts:
+        bands = hist.split_by_thresholds(prompt, starts)
+        method = "histograms"
+    else:
+        mean = totals.input_tokens / requests if requests else 0
+        bands = [(0.0, 0.0)] * (len(starts) + 1)
+        bands[band_of(starts, int(mean))] = (float(requests), float(totals.input_tokens))
+        method = "histograms" if prompt is not None and prompt.count > 0 else "counters"
+    n = sum(r for r, _ in bands) or 1.0
+    estimated_input = sum(t for _, t in bands) or 1.0
+    total = ApiPrice()
+    input_left, output_left, cached_left, requests_left = (
+        totals.input_tokens, totals.output_tokens, totals.cache_read_tokens, requests)
+    for band, (band_requests, band_input) in enumerate(bands):
+        last = band == len(bands) - 1
+        if last:
+            i_tok, o_tok, c_tok, r = input_left, output_left, cached_left, requests_left
+        else:
+            i_tok = round(totals.input_tokens * band_input / estimated_input)
+            o_tok = round(totals.output_tokens * band_requests / n)
+            c_tok = round(totals.cache_read_tokens * band_input / estimated_input)
+            r = round(requests * band_requests / n)
+        input_left -= i_tok
+        output_left -= o_tok
+        cached_left -= c_tok
+        requests_left -= r
+        if i_tok <= 0 and o_tok <= 0:
+            continue
+        group = _Group(model_price, band, max(i_tok, 0), max(o_tok, 0), max(min(c_tok, i_tok), 0), max(r, 0))
+        total += _price_group(baseline, group, starts)
+    return HistogramPricing(total, method)

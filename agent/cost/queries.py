@@ -1,0 +1,107 @@
+"""Reading the store for the cost engine: raw samples around a time range, and the ledger.
+
+Each raw read returns the rows inside [start, end) plus the latest rows before `start` and the
+earliest at or after `end` (bounded by a row limit, served by the (host, ts) indexes), so that
+intervals crossing the range edges are measured exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, func, select, union
+
+from agent.cost.histograms import parse_histograms
+from agent.cost.measure import GpuReading
+from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
+from agent.cost.units import utc
+from agent.store.schema import cost_ledger, engine_samples, gpu_samples, request_records
+
+EDGE_ROWS = 256
+"""Rows read before and after a range: enough for every GPU or engine series of a host."""
+
+
+def _around(conn: Connection, table: Table, columns: Sequence[Any], host: str,
+            start: datetime, end: datetime, edge_rows: int) -> list[tuple[Any, ...]]:
+    ts = table.c.ts
+    base = select(*columns).where(table.c.host == host)
+    before = conn.execute(base.where(ts < start).order_by(ts.desc()).limit(edge_rows)).all()
+    inside = conn.execute(base.where(and_(ts >= start, ts < end)).order_by(ts)).all()
+    after = conn.execute(base.where(ts >= end).order_by(ts).limit(edge_rows)).all()
+    return [tuple(r) for r in (*reversed(before), *inside, *after)]
+
+
+def gpu_readings(conn: Connection, host: str, start: datetime, end: datetime) -> list[GpuReading]:
+    t = gpu_samples
+    rows = _around(conn, t, (t.c.ts, t.c.uuid, t.c.up, t.c.utilization_ratio, t.c.energy_joules_total,
+                             t.c.simulated), host, start, end, EDGE_ROWS)
+    return [GpuReading(utc(r[0]), str(r[1]), bool(r[2]), _float(r[3]), _float(r[4]), bool(r[5])) for r in rows]
+
+
+def engine_readings(conn: Connection, host: str, start: datetime, end: datetime) -> list[EngineReading]:
+    t = engine_samples
+    columns = (t.c.ts, t.c.server, t.c.model, t.c.engine, t.c.up, t.c.simulated, t.c.histograms,
+               *(t.c[name] for name in COUNTERS))
+    rows = _around(conn, t, columns, host, start, end, EDGE_ROWS // 4)
+    out: list[EngineReading] = []
+    for r in rows:
+        counters = {name: float(v) for name, v in zip(COUNTERS, r[7:], strict=True) if v is not None}
+        out.append(EngineReading(
+            ts=utc(r[0]), series=f"{r[1]}|{r[2]}|{r[3]}", up=bool(r[4]), counters=counters,
+            histograms=parse_histograms(r[6]) if r[4] else {}, simulated=bool(r[5]),
+        ))
+    return out
+
+
+def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) -> list[RequestTokens]:
+    t = request_records
+    rows = conn.execute(
+        select(t.c.ts, t.c.status, t.c.prompt_tokens, t.c.completion_tokens, t.c.cached_tokens)
+        .where(t.c.host == host, t.c.ts >= start, t.c.ts < end)
+        .order_by(t.c.ts)
+    ).all()
+    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+
+
+def has_engine_rows(conn: Connection, host: str) -> bool:
+    """Whether an engine was ever scraped for this host (then missing scrapes are gaps)."""
+    t = engine_samples
+    return conn.execute(select(t.c.id).where(t.c.host == host).limit(1)).first() is not None
+
+
+def earliest_raw(conn: Connection, host: str) -> list[datetime]:
+    """The oldest raw row of a host in each table the ledger is computed from (tables with rows)."""
+    found: list[datetime] = []
+    for t in (gpu_samples, engine_samples, request_records):
+        value = conn.execute(select(func.min(t.c.ts)).where(t.c.host == host)).scalar()
+        if value is not None:
+            found.append(utc(value))
+    return found
+
+
+def hosts_with_raw(conn: Connection, start: datetime, end: datetime) -> list[str]:
+    query = union(*(select(t.c.host).where(t.c.ts >= start, t.c.ts < end)
+                    for t in (gpu_samples, engine_samples, request_records)))
+    return sorted(str(r[0]) for r in conn.execute(query))
+
+
+def ledger_hosts(conn: Connection, start: datetime, end: datetime) -> list[str]:
+    c = cost_ledger.c
+    return sorted(str(r[0]) for r in conn.execute(
+        select(c.host).where(c.hour >= start, c.hour < end).distinct()))
+
+
+def last_ledger_hour(conn: Connection, host: str) -> datetime | None:
+    c = cost_ledger.c
+    value = conn.execute(select(func.max(c.hour)).where(c.host == host)).scalar()
+    return utc(value) if value is not None else None
+
+
+def _float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")

@@ -1,0 +1,142 @@
+"""The cost report for people: rich tables and the verdict in plain words."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from agent.cost.report import CostReport, PeriodCost, ScopeReport
+from agent.cost.units import MTOK
+from agent.cost.verdict import STATE_WORDS, Verdict
+
+_STYLE = {"holds": "green", "at_risk": "yellow", "api_cheaper": "red", "unknown": "dim"}
+
+
+def _usd(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "—"
+    return f"-${-value:,.{places}f}" if value < 0 else f"${value:,.{places}f}"
+
+
+def _rate(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _mtok(tokens: Decimal | int | None) -> str:
+    if tokens is None:
+        return "—"
+    return f"{Decimal(tokens) / MTOK:,.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def render_report(console: Console, report: CostReport) -> None:
+    """Summary per host (and fleet), API baselines, periods, plan review, gaps, then the verdict."""
+    span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"
+    simulated = " (simulated data)" if report.total.totals.simulated else ""
+    console.print(f"[bold]campwatch cost[/bold] {span}{simulated}")
+    scopes = list(report.hosts)
+    if len(scopes) > 1:
+        scopes.append(report.total)
+    if not scopes:
+        console.print("[dim]No cost data in this window: no GPU samples, engine scrapes or proxy records.[/dim]")
+        return
+    console.print(_summary_table(scopes))
+    console.print(_api_table(report.total))
+    months = [p for p in report.periods if p.period in ("month", "quarter")]
+    days = [p for p in report.periods if p.period == "day"]
+    console.print(_period_table("By day" if len(days) <= 14 else "By month and quarter",
+                                days if len(days) <= 14 else months))
+    if report.plan:
+        console.print(_plan_table(report))
+    for gap in report.gaps:
+        console.print(f"[yellow]gap[/yellow] {gap.message}")
+    render_verdict(console, report)
+
+
+def render_verdict(console: Console, report: CostReport) -> None:
+    """The camp verdict per baseline for the report's whole scope, in plain words."""
+    scope = report.total
+    console.print(f"\n[bold]Camp verdict[/bold] ({scope.scope}): is self-hosting still the right call?")
+    if not scope.verdicts:
+        console.print("[dim]No verdict: no GPU time was measured in this window.[/dim]")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("baseline", "state", "self-hosted $/mo", "API $/mo", "savings $/mo", "break-even Mtok/mo",
+                   "util. needed", "headroom"):
+        table.add_column(column, justify="left" if column in ("baseline", "state") else "right")
+    for v in scope.verdicts:
+        table.add_row(v.baseline, f"[{_STYLE[v.state]}]{STATE_WORDS[v.state]}[/]",
+                      _usd(v.self_hosted_usd_per_month), _usd(v.api_usd_per_month), _usd(v.savings_usd_per_month),
+                      _breakeven(v), _pct(v.utilization_needed), _pct(v.headroom))
+    console.print(table)
+    # Sentences every verdict shares (data gaps, regulated data) are said once, after the others.
+    shared = [r for r in scope.verdicts[0].reasons if all(r in v.reasons for v in scope.verdicts[1:])]
+    for v in scope.verdicts:
+        own = [r for r in v.reasons if r not in shared]
+        console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
+    for reason in shared:
+        console.print(reason)
+
+
+def _breakeven(v: Verdict) -> str:
+    if v.breakeven_tokens_per_month is not None:
+        return _mtok(v.breakeven_tokens_per_month)
+    return "never" if not v.breakeven_reachable and v.api_usd_per_month is not None else "—"
+
+
+def _summary_table(scopes: list[ScopeReport]) -> Table:
+    table = Table(title="Self-hosted cost", show_header=True, header_style="bold")
+    for column in ("scope", "GPU-h held", "util.", "Mtok in/out", "GPU $", "energy $", "overhead $",
+                   "$/Mtok alloc.", "$/Mtok usage", "in/out $/Mtok alloc.", "tokens from"):
+        table.add_column(column, justify="left" if column in ("scope", "tokens from") else "right")
+    for s in scopes:
+        t = s.totals
+        sources = ", ".join(f"{name} {hours}h" for name, hours in t.hours_by_source)
+        table.add_row(
+            s.scope, f"{t.allocated_gpu_seconds / 3600:,.1f}", _pct(t.utilization),
+            f"{_mtok(t.prompt_tokens)}/{_mtok(t.generation_tokens)}", _usd(t.gpu_usd), _usd(t.energy_usd),
+            _usd(t.overhead_usd), _rate(s.allocation.per_mtok), _rate(s.usage.per_mtok),
+            f"{_rate(s.allocation.input_per_mtok)}/{_rate(s.allocation.output_per_mtok)}", sources,
+        )
+    return table
+
+
+def _api_table(scope: ScopeReport) -> Table:
+    table = Table(title="Same traffic on managed APIs", show_header=True, header_style="bold")
+    for column in ("baseline", "priced from", "requests", "$/Mtok", "in/out $/Mtok", "API cost", "coverage"):
+        table.add_column(column, justify="left" if column in ("baseline", "priced from") else "right")
+    for a in scope.api:
+        table.add_row(a.baseline, a.method, f"{a.priced_requests:,}", _rate(a.per_mtok),
+                      f"{_rate(a.input_per_mtok)}/{_rate(a.output_per_mtok)}", _usd(a.cost_usd), _pct(a.coverage))
+    return table
+
+
+def _period_table(title: str, periods: list[PeriodCost]) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    for column in ("period", "GPU-h", "util.", "Mtok", "cost (alloc.)", "cost (usage)", "$/Mtok alloc.",
+                   "$/Mtok usage"):
+        table.add_column(column, justify="left" if column == "period" else "right")
+    for p in periods:
+        table.add_row(p.label, f"{p.totals.allocated_gpu_seconds / 3600:,.1f}", _pct(p.totals.utilization),
+                      _mtok(p.totals.tokens), _usd(p.allocation.total_usd), _usd(p.usage.total_usd),
+                      _rate(p.allocation.per_mtok), _rate(p.usage.per_mtok))
+    return table
+
+
+def _plan_table(report: CostReport) -> Table:
+    table = Table(title="Plan review (monthly run rates)", show_header=True, header_style="bold")
+    for column in ("quarter", "hours", "Mtok/mo plan", "Mtok/mo actual", "vs plan", "$/mo plan", "$/mo actual",
+                   "vs plan"):
+        table.add_column(column, justify="left" if column == "quarter" else "right")
+    for p in report.plan:
+        table.add_row(p.quarter, str(p.hours), _mtok(p.projected_tokens_per_month), _mtok(p.actual_tokens_per_month),
+                      _pct(p.tokens_ratio), _usd(p.projected_cost_per_month_usd), _usd(p.actual_cost_per_month_usd),
+                      _pct(p.cost_ratio))
+    return table

@@ -1,0 +1,506 @@
+"""The cost report: realized cost on both bases, API-equivalent cost per baseline, the verdict,
+per host and for the fleet, from the hourly ledger (summarize is pure; build_report reads the store)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Engine
+
+from agent.config import CostSettings, PlanQuarter
+from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
+from agent.cost.ledger import LedgerRow, read_ledger, refresh_ledger
+from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
+from agent.cost.verdict import RunRate, Verdict, decide
+from agent.samples import Point, labels
+
+Basis = Literal["allocation", "usage"]
+PeriodKind = Literal["hour", "day", "month", "quarter"]
+FLEET = "fleet"
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Sums over ledger rows."""
+
+    hours: int = 0
+    held_seconds: float = 0.0
+    allocated_gpu_seconds: float = 0.0
+    observed_gpu_seconds: float = 0.0
+    gpu_gap_seconds: float = 0.0
+    busy_gpu_seconds: float = 0.0
+    engine_gap_seconds: float = 0.0
+    energy_joules: float = 0.0
+    gpu_usd: Decimal = Decimal(0)
+    usage_gpu_usd: Decimal = Decimal(0)
+    energy_usd: Decimal = Decimal(0)
+    overhead_usd: Decimal = Decimal(0)
+    prompt_tokens: int = 0
+    generation_tokens: int = 0
+    cached_tokens: int = 0
+    requests: int = 0
+    hours_by_source: tuple[tuple[str, int], ...] = ()
+    held_hours_without_tokens: int = 0
+    max_gpus: int = 0
+    simulated: bool = False
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.generation_tokens
+
+    @property
+    def utilization(self) -> float | None:
+        """Busy share of the GPU time observed, or None without telemetry."""
+        return self.busy_gpu_seconds / self.observed_gpu_seconds if self.observed_gpu_seconds > 0 else None
+
+
+def totals_of(rows: Iterable[LedgerRow]) -> Totals:
+    rows = list(rows)
+    sources = Counter(r.token_source for r in rows)
+    return Totals(
+        hours=len(rows),
+        held_seconds=sum(r.held_seconds for r in rows),
+        allocated_gpu_seconds=sum(r.allocated_gpu_seconds for r in rows),
+        observed_gpu_seconds=sum(r.observed_gpu_seconds for r in rows),
+        gpu_gap_seconds=sum(r.gpu_gap_seconds for r in rows),
+        busy_gpu_seconds=sum(r.busy_gpu_seconds for r in rows),
+        engine_gap_seconds=sum(r.engine_gap_seconds for r in rows),
+        energy_joules=sum(r.energy_joules for r in rows),
+        gpu_usd=sum((r.gpu_cost_usd for r in rows), Decimal(0)),
+        usage_gpu_usd=sum((r.usage_gpu_cost_usd for r in rows), Decimal(0)),
+        energy_usd=sum((r.energy_cost_usd for r in rows), Decimal(0)),
+        overhead_usd=sum((r.overhead_usd for r in rows), Decimal(0)),
+        prompt_tokens=sum(r.prompt_tokens for r in rows),
+        generation_tokens=sum(r.generation_tokens for r in rows),
+        cached_tokens=sum(r.cached_tokens for r in rows),
+        requests=sum(r.requests for r in rows),
+        hours_by_source=tuple(sorted(sources.items())),
+        held_hours_without_tokens=sum(1 for r in rows if r.held_seconds > 0 and r.token_source == "none"),
+        max_gpus=max((r.gpus for r in rows), default=0),
+        simulated=any(r.simulated for r in rows),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BasisCost:
+    """Self-hosted cost on one basis. The bases differ only in the GPU line."""
+
+    basis: Basis
+    gpu_usd: Decimal
+    energy_usd: Decimal
+    overhead_usd: Decimal
+    per_mtok: Decimal | None
+    input_per_mtok: Decimal | None
+    output_per_mtok: Decimal | None
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.gpu_usd + self.energy_usd + self.overhead_usd
+
+
+def split_io(
+    total: Decimal, prompt: int, generation: int, output_weight: Decimal
+) -> tuple[Decimal | None, Decimal | None]:
+    """Input and output $/Mtok: the cost is shared in proportion to prompt + w x generation tokens,
+    so an output token costs w times an input token."""
+    weighted = dec(prompt) + output_weight * dec(generation)
+    if weighted <= 0:
+        return None, None
+    unit = total / weighted  # USD per input-token equivalent
+    return (per_mtok(unit * prompt, prompt) if prompt else None,
+            per_mtok(unit * output_weight * generation, generation) if generation else None)
+
+
+def basis_cost(t: Totals, basis: Basis, output_weight: Decimal) -> BasisCost:
+    gpu = t.gpu_usd if basis == "allocation" else t.usage_gpu_usd
+    total = gpu + t.energy_usd + t.overhead_usd
+    known = t.held_seconds > 0 or total > 0  # without GPU telemetry the cost is unknown, not zero
+    inp, out = split_io(total, t.prompt_tokens, t.generation_tokens, output_weight) if known else (None, None)
+    return BasisCost(basis, gpu, t.energy_usd, t.overhead_usd,
+                     per_mtok(total, t.tokens) if known else None, inp, out)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiEquivalent:
+    """What the window's traffic would have cost on one baseline."""
+
+    baseline: str
+    method: str
+    """requests, histograms, counters, a mix like "requests+histograms", or none."""
+    priced_tokens: int
+    priced_requests: int
+    priced: ApiPrice
+    """The API cost of the traffic that could be priced."""
+    per_mtok: Decimal | None
+    input_per_mtok: Decimal | None
+    output_per_mtok: Decimal | None
+    cost_usd: Decimal | None
+    """The whole window's tokens at per_mtok (equals priced.total_usd at full coverage)."""
+    coverage: float
+    errors: tuple[str, ...]
+
+
+def api_equivalent(baseline: str, rows: Sequence[LedgerRow], tokens: int) -> ApiEquivalent:
+    priced = ApiPrice()
+    priced_in = priced_out = requests = 0
+    methods: set[str] = set()
+    errors: list[str] = []
+    for r in rows:
+        api = r.api_pricing
+        price = api.prices.get(baseline)
+        if price is not None:
+            priced += price
+            priced_in += api.input_tokens
+            priced_out += api.output_tokens
+            requests += api.requests
+            methods.add(api.method)
+        elif baseline in api.errors:
+            errors.append(f"{r.hour:%Y-%m-%d %H:00} {r.host}: {api.errors[baseline]}")
+    priced_tokens = priced_in + priced_out
+    rate = per_mtok(priced.total_usd, priced_tokens)
+    return ApiEquivalent(
+        baseline=baseline,
+        method="+".join(sorted(methods)) or "none",
+        priced_tokens=priced_tokens,
+        priced_requests=requests,
+        priced=priced,
+        per_mtok=rate,
+        input_per_mtok=per_mtok(priced.input_usd, priced_in),
+        output_per_mtok=per_mtok(priced.output_usd, priced_out),
+        cost_usd=(priced.total_usd * dec(tokens) / dec(priced_tokens)) if priced_tokens else None,
+        coverage=priced_tokens / tokens if tokens else (1.0 if priced_tokens == 0 else 0.0),
+        errors=tuple(errors[:5]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    scope: str
+    kind: str
+    """gpu_telemetry, engine, tokens, no_gpu_telemetry, api_coverage, api_errors, proxy_unpriced."""
+    seconds: float
+    message: str
+
+
+def gaps_of(scope: str, t: Totals, api: Sequence[ApiEquivalent], rows: Sequence[LedgerRow]) -> tuple[DataGap, ...]:
+    gaps: list[DataGap] = []
+    if t.gpu_gap_seconds > 0:
+        gaps.append(DataGap(scope, "gpu_telemetry", t.gpu_gap_seconds,
+                            f"{scope}: no GPU telemetry for {t.gpu_gap_seconds / 3600:,.1f} GPU-hours (agent down or "
+                            "GPU unreadable): still billed on the allocation basis, busy time unknown there "
+                            "(the usage basis is a lower bound)."))
+    if t.engine_gap_seconds > 0:
+        gaps.append(DataGap(scope, "engine", t.engine_gap_seconds,
+                            f"{scope}: the engine was not scraped for {t.engine_gap_seconds / 3600:,.1f} h while GPUs "
+                            "were held (engine or agent down): tokens from then count only if its counters survived."))
+    if t.held_hours_without_tokens:
+        gaps.append(DataGap(scope, "tokens", t.held_hours_without_tokens * 3600.0,
+                            f"{scope}: {t.held_hours_without_tokens} hours with GPUs held had neither engine scrapes "
+                            "nor proxy records: their tokens are unknown, not zero."))
+    if t.held_seconds <= 0 and t.tokens > 0:
+        gaps.append(DataGap(scope, "no_gpu_telemetry", 0.0,
+                            f"{scope}: tokens were served but no GPU was ever sampled: the GPU cost is unknown, "
+                            "so no $/Mtok or verdict is given."))
+    unpriced = sum(r.api_pricing.unpriced_requests for r in rows)
+    if unpriced:
+        gaps.append(DataGap(scope, "proxy_unpriced", 0.0,
+                            f"{scope}: {unpriced} proxied requests failed or carried no token usage; they are not "
+                            "counted as API cost."))
+    for a in api:
+        if t.tokens and a.coverage < 0.999:
+            gaps.append(DataGap(scope, "api_coverage", 0.0,
+                                f"{scope}: {a.baseline} priced {a.coverage:.0%} of the tokens (hours computed before "
+                                "this baseline was configured, or unpriceable); its $/Mtok is applied to the rest."))
+        if a.errors:
+            gaps.append(DataGap(scope, "api_errors", 0.0, f"{scope}: {a.baseline} pricing failed: {a.errors[0]}"))
+    return tuple(gaps)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeReport:
+    """One host, or the fleet (every host in the report)."""
+
+    scope: str
+    totals: Totals
+    allocation: BasisCost
+    usage: BasisCost
+    api: tuple[ApiEquivalent, ...]
+    run_rate: RunRate | None
+    verdicts: tuple[Verdict, ...]
+    gaps: tuple[DataGap, ...]
+
+
+def run_rate_of(t: Totals) -> RunRate | None:
+    """Monthly run rate: the window's figures scaled from its held wall time to a 730 h month."""
+    if t.held_seconds <= 0:
+        return None
+    scale = dec(MONTH_SECONDS) / dec(t.held_seconds)
+    return RunRate(dec(t.tokens) * scale, (t.gpu_usd + t.overhead_usd) * scale, t.energy_usd * scale,
+                   t.utilization)
+
+
+def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str], settings: CostSettings,
+                 run_rate: RunRate | None = None, api_monthly: dict[str, Decimal | None] | None = None) -> ScopeReport:
+    t = totals_of(rows)
+    api = tuple(api_equivalent(b, rows, t.tokens) for b in baselines)
+    gaps = gaps_of(scope, t, api, rows)
+    if run_rate is None:
+        run_rate = run_rate_of(t)
+    verdicts: list[Verdict] = []
+    if run_rate is not None:
+        notes = _gap_note(gaps)
+        for a in api:
+            if api_monthly is not None:
+                monthly = api_monthly.get(a.baseline)
+            else:
+                monthly = a.per_mtok * run_rate.tokens_per_month / dec(1_000_000) if a.per_mtok is not None else None
+            verdicts.append(decide(a.baseline, run_rate, monthly, settings.at_risk_margin,
+                                   settings.regulated_data, notes))
+    return ScopeReport(scope, t, basis_cost(t, "allocation", settings.output_token_weight),
+                       basis_cost(t, "usage", settings.output_token_weight), api, run_rate, tuple(verdicts), gaps)
+
+
+def _gap_note(gaps: Sequence[DataGap]) -> tuple[str, ...]:
+    kinds = sorted({g.kind for g in gaps if g.kind in ("gpu_telemetry", "engine", "tokens", "api_coverage")})
+    if not kinds:
+        return ()
+    return (f"Data gaps ({', '.join(kinds)}) make these figures less certain; see the gaps listed.",)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCost:
+    period: PeriodKind
+    label: str
+    start: datetime
+    totals: Totals
+    allocation: BasisCost
+    usage: BasisCost
+
+
+def period_key(kind: PeriodKind, hour: datetime) -> tuple[str, datetime]:
+    h = utc(hour)
+    if kind == "hour":
+        return h.strftime("%Y-%m-%d %H:00"), h
+    if kind == "day":
+        return h.strftime("%Y-%m-%d"), h.replace(hour=0)
+    if kind == "month":
+        return h.strftime("%Y-%m"), h.replace(day=1, hour=0)
+    q = (h.month - 1) // 3
+    return f"{h.year}-Q{q + 1}", h.replace(month=3 * q + 1, day=1, hour=0)
+
+
+def periods_of(rows: Sequence[LedgerRow], output_weight: Decimal) -> tuple[PeriodCost, ...]:
+    out: list[PeriodCost] = []
+    kinds: tuple[PeriodKind, ...] = ("hour", "day", "month", "quarter")
+    for kind in kinds:
+        groups: dict[tuple[str, datetime], list[LedgerRow]] = defaultdict(list)
+        for r in rows:
+            groups[period_key(kind, r.hour)].append(r)
+        for (label, start), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
+            t = totals_of(group)
+            out.append(PeriodCost(kind, label, start, t, basis_cost(t, "allocation", output_weight),
+                                  basis_cost(t, "usage", output_weight)))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanReview:
+    """Actual against projected for one planned quarter (monthly run rates)."""
+
+    quarter: str
+    projected_tokens_per_month: int
+    projected_cost_per_month_usd: Decimal
+    hours: int
+    actual_tokens_per_month: Decimal | None
+    actual_cost_per_month_usd: Decimal | None
+    """Allocation basis (what the bill says), overhead included."""
+
+    @property
+    def tokens_ratio(self) -> float | None:
+        if self.actual_tokens_per_month is None or not self.projected_tokens_per_month:
+            return None
+        return float(self.actual_tokens_per_month / dec(self.projected_tokens_per_month))
+
+    @property
+    def cost_ratio(self) -> float | None:
+        if self.actual_cost_per_month_usd is None or not self.projected_cost_per_month_usd:
+            return None
+        return float(self.actual_cost_per_month_usd / self.projected_cost_per_month_usd)
+
+
+def plan_reviews(rows: Sequence[LedgerRow], plan: Sequence[PlanQuarter]) -> tuple[PlanReview, ...]:
+    reviews: list[PlanReview] = []
+    for quarter in plan:
+        in_quarter = [r for r in rows if period_key("quarter", r.hour)[0] == quarter.quarter]
+        by_host: dict[str, list[LedgerRow]] = defaultdict(list)
+        for r in in_quarter:
+            by_host[r.host].append(r)
+        rates = [rr for rr in (run_rate_of(totals_of(g)) for g in by_host.values()) if rr is not None]
+        tokens = sum((rr.tokens_per_month for rr in rates), Decimal(0)) if rates else None
+        cost = sum((rr.self_hosted_usd_per_month for rr in rates), Decimal(0)) if rates else None
+        reviews.append(PlanReview(quarter.quarter, quarter.tokens_per_month, quarter.cost_per_month_usd,
+                                  len(in_quarter), tokens, cost))
+    return tuple(reviews)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineInfo:
+    id: str
+    resolved_model: str
+    source: str
+    discount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    generated_at: datetime
+    start: datetime
+    end: datetime
+    host: str | None
+    """The host asked for, or None for every host in the store."""
+    baselines: tuple[BaselineInfo, ...]
+    hosts: tuple[ScopeReport, ...]
+    total: ScopeReport
+    """The single host, or the fleet (scope "fleet") when the report covers several."""
+    periods: tuple[PeriodCost, ...]
+    plan: tuple[PlanReview, ...]
+    output_token_weight: Decimal
+    at_risk_margin: float
+    regulated_data: bool
+
+    @property
+    def gaps(self) -> tuple[DataGap, ...]:
+        scopes = self.hosts if len(self.hosts) > 1 else (self.total,)
+        return tuple(g for s in scopes for g in s.gaps)
+
+
+def summarize(
+    rows: Sequence[LedgerRow], settings: CostSettings, baselines: Sequence[Baseline], start: datetime,
+    end: datetime, host: str | None, generated_at: datetime | None = None,
+) -> CostReport:
+    """The report over ledger rows (pure)."""
+    ids = [b.id for b in baselines]
+    by_host: dict[str, list[LedgerRow]] = defaultdict(list)
+    for r in rows:
+        by_host[r.host].append(r)
+    hosts = tuple(scope_report(h, by_host[h], ids, settings) for h in sorted(by_host))
+    if len(hosts) == 1:
+        total = hosts[0]
+    else:
+        rates = [s.run_rate for s in hosts if s.run_rate is not None]
+        fleet_rate = _sum_rates(rates)
+        api_monthly: dict[str, Decimal | None] = {}
+        for b in ids:
+            parts = [_api_monthly(s, b) for s in hosts if s.run_rate is not None]
+            api_monthly[b] = sum((p for p in parts if p is not None), Decimal(0)) if parts and all(
+                p is not None for p in parts) else None
+        total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None)
+    return CostReport(
+        generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
+        baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
+        hosts=hosts, total=total, periods=periods_of(rows, settings.output_token_weight),
+        plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
+        at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
+    )
+
+
+def _sum_rates(rates: Sequence[RunRate]) -> RunRate | None:
+    if not rates:
+        return None
+    total = rates[0]
+    for rate in rates[1:]:
+        total = total + rate
+    return total
+
+
+def _api_monthly(scope: ScopeReport, baseline: str) -> Decimal | None:
+    for v in scope.verdicts:
+        if v.baseline == baseline:
+            return v.api_usd_per_month
+    return None
+
+
+def build_report(
+    engine: Engine, settings: CostSettings, since: timedelta, host: str | None, *, now: datetime | None = None,
+) -> CostReport:
+    """Refresh the ledger for the window (recomputing from each host's last ledger hour), then
+    report on the whole hours from `now - since` to `now`. Raises CostError (bad baselines,
+    price file) or StoreError."""
+    if since <= timedelta(0):
+        raise ValueError(f"since: expected a positive duration, got {since}")
+    end = utc(now) if now is not None else datetime.now(UTC)
+    start = end - since
+    baselines = resolve_baselines(settings)
+    refresh_ledger(engine, settings, start, end, host)
+    rows = read_ledger(engine, start, end, host)
+    return summarize(rows, settings, baselines, start, end, host, generated_at=end)
+
+
+def report_points(report: CostReport) -> list[Point]:
+    """The exported cost gauges for the report's total scope; unknown values are left out."""
+    scope = report.total
+    points: list[Point] = []
+    for basis in (scope.allocation, scope.usage):
+        if basis.per_mtok is not None:
+            points.append(Point("campwatch_cost_per_mtok_usd", float(basis.per_mtok), labels(basis=basis.basis)))
+    for a in scope.api:
+        if a.per_mtok is not None:
+            points.append(Point("campwatch_api_cost_per_mtok_usd", float(a.per_mtok), labels(baseline=a.baseline)))
+    for v in scope.verdicts:
+        key = labels(baseline=v.baseline)
+        if v.breakeven_tokens_per_month is not None:
+            points.append(Point("campwatch_breakeven_tokens_per_month", float(v.breakeven_tokens_per_month), key))
+        elif not v.breakeven_reachable and v.api_usd_per_month is not None and v.state != "unknown" \
+                and scope.totals.tokens > 0:
+            points.append(Point("campwatch_breakeven_tokens_per_month", math.inf, key))
+        if v.holds is not None:
+            points.append(Point("campwatch_camp_holds", 1.0 if v.holds else 0.0, key))
+        if v.savings_usd_per_month is not None:
+            points.append(Point("campwatch_cost_savings_usd_per_month", float(v.savings_usd_per_month), key))
+    return points
+
+
+def report_to_json(report: CostReport) -> dict[str, Any]:
+    """The report as JSON-ready data: money as decimal strings, times as ISO 8601, unknowns as null."""
+    data = _plain(report)
+    assert isinstance(data, dict)
+    data["gaps"] = [_plain(g) for g in report.gaps]
+    return data
+
+
+def _plain(value: object) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in _PROPERTIES.get(type(value).__name__, ()):
+            out[name] = _plain(getattr(value, name))
+        return out
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return utc(value).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "Totals": ("tokens", "utilization"),
+    "BasisCost": ("total_usd",),
+    "ApiPrice": ("total_usd",),
+    "RunRate": ("self_hosted_usd_per_month",),
+    "Verdict": ("holds",),
+    "PlanReview": ("tokens_ratio", "cost_ratio"),
+}

@@ -1,0 +1,171 @@
+"""Tokens served per hour, from engine counter scrapes and from proxy records (pure).
+
+Counters are cumulative per series (server, model, engine core): the increase between two valid
+scrapes is what was served, a decrease is a restart (the new value counts from zero), and the
+increase is attributed to the hour of the later scrape. Failed scrapes (up=False) are gaps."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agent.cost import histograms as hist
+from agent.cost.measure import typical_spacing, wall_seconds_by_hour
+from agent.cost.units import HOUR_SECONDS, utc
+from agent.samples import HistogramSnapshot
+
+COUNTERS: tuple[str, ...] = (
+    "prompt_tokens_total",
+    "generation_tokens_total",
+    "cached_prompt_tokens_total",
+    "requests_finished_total",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineReading:
+    """One engine scrape of one series as the cost engine needs it."""
+
+    ts: datetime
+    series: str
+    up: bool
+    counters: Mapping[str, float] = field(default_factory=dict)
+    histograms: Mapping[str, HistogramSnapshot] = field(default_factory=dict)
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHour:
+    hour: datetime
+    prompt_tokens: int
+    generation_tokens: int
+    cached_tokens: int
+    requests: int
+    observed_seconds: float
+    """Wall seconds covered by successful scrapes (union over series)."""
+    prompt_histogram: HistogramSnapshot | None
+    generation_histogram: HistogramSnapshot | None
+    simulated: bool
+
+
+@dataclass
+class _Acc:
+    counters: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    histograms: dict[str, HistogramSnapshot] = field(default_factory=dict)
+    simulated: bool = False
+
+
+def measure_engine(
+    readings: Iterable[EngineReading], start: datetime, end: datetime, gap_factor: float = 3.0
+) -> dict[datetime, EngineHour]:
+    """Hourly token figures for one host within [start, end). Pass, for each series, the last
+    reading before `start` and the first at or after `end` as well (see measure_gpus)."""
+    t0, t1 = utc(start).timestamp(), utc(end).timestamp()
+    by_series: dict[str, list[EngineReading]] = defaultdict(list)
+    for reading in readings:
+        by_series[reading.series].append(reading)
+
+    per_hour: dict[float, _Acc] = defaultdict(_Acc)
+    observed: list[tuple[float, float]] = []
+    for series in by_series.values():
+        series.sort(key=lambda r: r.ts)
+        times = [utc(r.ts).timestamp() for r in series]
+        spacing = typical_spacing(times)
+        gap_after = float("inf") if spacing is None else gap_factor * spacing
+        last_counter: dict[str, float] = {}
+        last_hist: dict[str, HistogramSnapshot] = {}
+        for i, reading in enumerate(series):
+            tb = times[i]
+            inside = t0 <= tb < t1
+            hour = tb - tb % HOUR_SECONDS
+            if inside and reading.simulated:
+                per_hour[hour].simulated = True
+            if not reading.up:
+                continue
+            if i > 0 and tb - times[i - 1] <= gap_after:
+                observed.append((times[i - 1], tb))
+            for name in COUNTERS:
+                value = reading.counters.get(name)
+                if value is None:
+                    continue
+                previous = last_counter.get(name)
+                if previous is not None and inside:
+                    per_hour[hour].counters[name] += value - previous if value >= previous else value
+                last_counter[name] = value
+            for name, snapshot in reading.histograms.items():
+                previous_h = last_hist.get(name)
+                if previous_h is not None and inside:
+                    acc = per_hour[hour]
+                    acc.histograms[name] = hist.add(acc.histograms.get(name), hist.delta(snapshot, previous_h))
+                last_hist[name] = snapshot
+
+    covered = wall_seconds_by_hour(observed, t0, t1)
+    out: dict[datetime, EngineHour] = {}
+    for hour in sorted(set(per_hour) | set(covered)):
+        acc = per_hour.get(hour, _Acc())
+        prompt_h = acc.histograms.get(hist.PROMPT)
+        if "requests_finished_total" in acc.counters:
+            requests = acc.counters["requests_finished_total"]
+        else:
+            requests = prompt_h.count if prompt_h is not None else 0.0
+        when = datetime.fromtimestamp(hour, UTC)
+        out[when] = EngineHour(
+            hour=when,
+            prompt_tokens=round(acc.counters.get("prompt_tokens_total", 0.0)),
+            generation_tokens=round(acc.counters.get("generation_tokens_total", 0.0)),
+            cached_tokens=round(acc.counters.get("cached_prompt_tokens_total", 0.0)),
+            requests=round(requests),
+            observed_seconds=covered.get(hour, 0.0),
+            prompt_histogram=prompt_h,
+            generation_histogram=acc.histograms.get(hist.GENERATION),
+            simulated=acc.simulated,
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTokens:
+    """One proxied request's token counts (None: the response carried no usage)."""
+
+    ts: datetime
+    status: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_tokens: int | None = None
+
+    @property
+    def priceable(self) -> bool:
+        """A successful request with both counts: what an API would have billed."""
+        return 200 <= self.status < 300 and self.prompt_tokens is not None and self.completion_tokens is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyHour:
+    hour: datetime
+    prompt_tokens: int
+    generation_tokens: int
+    cached_tokens: int
+    requests: int
+    unpriced_requests: int
+    """Requests that failed or carried no usage: not billed by an API, not counted as tokens."""
+
+
+def cached_of(record: RequestTokens) -> int:
+    """Cached input tokens, clamped to the prompt (a bad count must not price negative input)."""
+    return min(max(record.cached_tokens or 0, 0), record.prompt_tokens or 0)
+
+
+def proxy_hour(hour: datetime, records: Iterable[RequestTokens]) -> ProxyHour:
+    prompt = generation = cached = requests = unpriced = 0
+    for record in records:
+        if not record.priceable:
+            unpriced += 1
+            continue
+        requests += 1
+        prompt += record.prompt_tokens or 0
+        generation += record.completion_tokens or 0
+        cached += cached_of(record)
+    return ProxyHour(hour, prompt, generation, cached, requests, unpriced)
+
