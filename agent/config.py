@@ -60,7 +60,6 @@ class GpuSettings(_Section):
     """Per GPU, the processes using the most memory that get their own series; 0 turns them off."""
     proc_root: str = "/proc"
     """Where to read process names and container ids; the host's /proc when running in a container."""
-    simulated: bool = False
 
 
 class EngineSettings(_Section):

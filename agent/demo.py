@@ -21,9 +21,8 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import func, select
 
-from agent.collectors.base import Collector
 from agent.config import Settings, load_settings
-from agent.samples import Collected, EngineSample, RequestRecord, Row
+from agent.samples import EngineSample, RequestRecord, Row
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.sim.trace import ATTRIBUTION, load_trace
 from agent.sim.traffic import TrafficPlan, TrafficStats, replay
@@ -55,20 +54,6 @@ class _Simulated:
                      if isinstance(r, EngineSample | RequestRecord) else r for r in rows)
 
 
-class _SimulatedCollector:
-    def __init__(self, inner: Collector) -> None:
-        self._inner = inner
-        self.name = inner.name
-        self.interval_s = inner.interval_s
-
-    async def collect(self) -> Collected:
-        got = await self._inner.collect()
-        return dataclasses.replace(got, rows=_Simulated.mark(got.rows))
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 class _SimulatedSink:
     def __init__(self, writer: StoreWriter) -> None:
         self._writer = writer
@@ -92,7 +77,7 @@ def _settings(options: DemoOptions, db_url: str, server_port: int, proxy_port: i
     return load_settings(None, environ={}, overrides={
         "host": DEMO_HOST,
         "store": {"url": db_url, "flush_interval_s": 1.0, "maintenance_interval_s": 30.0},
-        "gpu": {"interval_s": 1.0, "simulated": True},
+        "gpu": {"interval_s": 1.0},
         "engine": {"urls": [f"http://127.0.0.1:{server_port}/metrics"],
                    "interval_s": options.engine_interval_s, "windows": ["1m", "5m"]},
         "metrics": {"host": "127.0.0.1", "port": _free_port(options.metrics_port)},
@@ -157,8 +142,6 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
     settings = _settings(options, db_url, server_port, proxy_port)
     gpu = SimulatedGpu(count=1, load=server.load)
     parts = build_runner(settings, gpu_driver=gpu, simulated=True)
-    parts.runner.collectors = [_SimulatedCollector(c) if c.name.startswith("engine") else c
-                               for c in parts.runner.collectors]
     if parts.proxy is not None:
         parts.proxy.sink = _SimulatedSink(parts.writer)
     proxy_url = f"http://127.0.0.1:{proxy_port}"

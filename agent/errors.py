@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.samples import Collected
 
 
 class CampwatchError(Exception):
@@ -63,6 +67,10 @@ class NvmlUnavailable(CollectorError):
 
 
 class EngineScrapeError(CollectorError):
+    """`collected`, when set, holds the gap (up=0 rows and points) the runner stores and exposes."""
+
+    collected: Collected | None = None
+
     def __init__(self, server: str, message: str) -> None:
         self.server = server
         super().__init__(f"engine[{server}]", message)

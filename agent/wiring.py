@@ -53,12 +53,12 @@ def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | 
         return []
 
 
-def _engine_collectors(settings: Settings) -> list[Collector]:
+def _engine_collectors(settings: Settings, simulated: bool) -> list[Collector]:
     if not settings.engine.urls:
         return []
     from agent.collectors.engine.collector import build_engine_collectors
 
-    return list(build_engine_collectors(settings.engine, settings.host))
+    return list(build_engine_collectors(settings.engine, settings.host, simulated=simulated))
 
 
 class _Migrator:
@@ -87,7 +87,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     registry = build_registry(snapshot)
     writer = StoreWriter(engine, telemetry, flush_interval_s=settings.store.flush_interval_s,
                          queue_max_rows=settings.store.queue_max_rows)
-    collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings)
+    collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings, simulated)
 
     async def maintenance() -> None:
         def work() -> None:

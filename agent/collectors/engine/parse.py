@@ -1,0 +1,320 @@
+"""A /metrics page -> concept values per (model, engine core), using prometheus_client's parser.
+
+Parsing is pure (no I/O), so recorded pages drive the tests. prometheus_client's parser costs about
+20 us per sample and half of a current vLLM page is families campwatch does not read (per-phase
+latencies, request parameters, client-library metrics). So the page is first cut into family blocks
+at its `# HELP` / `# TYPE` lines, a whole-line check with no sample parsing, and only the blocks of
+extracted concepts go to the parser. Each family is then found by one dict lookup on its name."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.collectors.engine.detect import detect_server
+from agent.collectors.engine.maps import (
+    DEFAULT_ENGINE,
+    EXTRACTED,
+    FINISH_REASONS,
+    GAUGES,
+    HISTOGRAMS,
+    IGNORED_PREFIXES,
+    LORA_ADAPTERS,
+    SERVER_MAPS,
+    ServerMap,
+    Source,
+)
+from agent.samples import HistogramSnapshot
+
+SeriesKey = tuple[str, str]
+"""(model, engine)"""
+
+
+class PageError(ValueError):
+    """The body is not a metrics page campwatch can read; the message says what was expected."""
+
+
+@dataclass(slots=True)
+class SeriesValues:
+    """Concept values of one (model, engine core): raw cumulative counters, gauges, histograms,
+    and finished-request counts by reason."""
+
+    model: str
+    engine: str
+    values: dict[str, float] = field(default_factory=dict)
+    histograms: dict[str, HistogramSnapshot] = field(default_factory=dict)
+    reasons: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoraAdapter:
+    engine: str
+    adapter: str
+    state: str
+    """running or waiting"""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    kind: str
+    series: Mapping[SeriesKey, SeriesValues]
+    unmapped: frozenset[str]
+    """Families with the server's prefix (or another) that no map knows; process_/python_ excluded."""
+    lora: tuple[LoraAdapter, ...] = ()
+
+
+def _lookup(server: ServerMap) -> Mapping[str, Source]:
+    """Served names -> source, keyed the way prometheus_client names families: counters lose their
+    `_total`; the served name stays too, for pages without TYPE lines."""
+    table: dict[str, Source] = {}
+    for name, source in server.sources.items():
+        table[name] = source
+        if source.type == "counter":
+            table[name.removesuffix("_total")] = source
+    return MappingProxyType(table)
+
+
+_LOOKUPS: Mapping[str, Mapping[str, Source]] = {m.kind: _lookup(m) for m in SERVER_MAPS}
+_GAUGE_SET = frozenset(GAUGES)
+_HISTOGRAM_SET = frozenset(HISTOGRAMS)
+_LE_CACHE: dict[str, float] = {}
+
+
+class _HistAcc:
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self) -> None:
+        self.buckets: dict[float, float] = {}
+        self.sum = 0.0
+        self.count: float | None = None
+
+    def snapshot(self) -> HistogramSnapshot:
+        buckets = tuple(sorted(self.buckets.items()))
+        count = self.count
+        if count is None:
+            count = buckets[-1][1] if buckets and math.isinf(buckets[-1][0]) else 0.0
+        return HistogramSnapshot(buckets=buckets, sum=self.sum, count=count)
+
+
+def parse_page(text: str, *, skip_unused: bool = True) -> ParsedPage:
+    """Read one page. PageError when it is not Prometheus text or shows no known server's metrics.
+
+    `skip_unused=False` parses every family (same result, slower: for tests and the benchmark)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    server = detect_server(_declared_names(lines))
+    unmapped: set[str] = set()
+    if server is not None and skip_unused:
+        text = _select_blocks(lines, _LOOKUPS[server.kind], unmapped)
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (ValueError, IndexError, KeyError, TypeError) as exc:
+        raise PageError(f"expected Prometheus text exposition format: {exc}") from None
+    if server is None:
+        server = detect_server(f.name for f in families)
+    if server is None:
+        raise PageError("expected vLLM (vllm:), SGLang (sglang:) or TGI (tgi_) metric families; found none "
+                        f"among {len(families)} families")
+    return _extract(server, families, unmapped)
+
+
+def _declared_names(lines: list[str]) -> list[str]:
+    names = []
+    for line in lines:
+        if line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            if len(parts) == 4:
+                names.append(parts[2])
+    return names
+
+
+def _wanted(name: str, lookup: Mapping[str, Source], unmapped: set[str]) -> bool:
+    source = lookup.get(name)
+    if source is None:
+        if _unknown(name, lookup):
+            unmapped.add(name)
+        return False
+    return source.concept in EXTRACTED
+
+
+def _unknown(name: str, lookup: Mapping[str, Source]) -> bool:
+    """Not mapped, and not a client-library family or a mapped family's _created companion."""
+    return not name.startswith(IGNORED_PREFIXES) and not (name.endswith("_created") and name[:-8] in lookup)
+
+
+def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: set[str]) -> str:
+    """The page with only the family blocks worth parsing. A block starts at a HELP or TYPE line
+    naming a new family; a sample line inside a skipped block that is not of that family (an
+    untyped family, which has no comment lines) is judged by its own name."""
+    kept: list[str] = []
+    current = ""
+    keep = False
+    for line in lines:
+        if line.startswith("#"):
+            parts = line.split(" ", 3)
+            if len(parts) >= 3 and (parts[1] == "HELP" or parts[1] == "TYPE") and parts[2] != current:
+                current = parts[2]
+                keep = _wanted(current, lookup, unmapped)
+        elif not keep and line and (not current or not line.startswith(current)):
+            current = line.split("{", 1)[0].split(" ", 1)[0].strip()
+            keep = _wanted(current, lookup, unmapped)
+        if keep:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> ParsedPage:
+    lookup = _LOOKUPS[server.kind]
+    chosen: list[tuple[Source, Metric]] = []
+    best_rank: dict[str, int] = {}
+    for family in families:
+        name = family.name
+        source = lookup.get(name)
+        if source is None:
+            if _unknown(name, lookup):
+                unmapped.add(name)
+            continue
+        concept = source.concept
+        if concept not in EXTRACTED:
+            continue
+        chosen.append((source, family))
+        rank = best_rank.get(concept)
+        if rank is None or source.rank < rank:
+            best_rank[concept] = source.rank
+
+    series: dict[SeriesKey, SeriesValues] = {}
+    hists: dict[tuple[SeriesKey, str], _HistAcc] = {}
+    lora: dict[str, tuple[float, dict[str, str]]] = {}
+    model_label, engine_label = server.model_label, server.engine_label
+    for source, family in chosen:
+        concept = source.concept
+        if source.rank != best_rank[concept]:
+            continue
+        if concept in _HISTOGRAM_SET:
+            _read_histogram(family, concept, model_label, engine_label, series, hists)
+        elif concept == FINISH_REASONS:
+            _read_reasons(family, source, model_label, engine_label, series)
+        elif concept == LORA_ADAPTERS:
+            _read_lora(family, engine_label, lora)
+        else:
+            _read_scalar(family, concept, concept in _GAUGE_SET, model_label, engine_label, series)
+
+    for (key, concept), acc in hists.items():
+        series[key].histograms[concept] = acc.snapshot()
+    for values in series.values():
+        _complete(server, values)
+    return ParsedPage(server.kind, series, frozenset(unmapped), _lora_adapters(lora))
+
+
+def _series(series: dict[SeriesKey, SeriesValues], key: SeriesKey) -> SeriesValues:
+    found = series.get(key)
+    if found is None:
+        found = series[key] = SeriesValues(key[0], key[1])
+    return found
+
+
+def _read_scalar(family: Metric, concept: str, gauge: bool, model_label: str, engine_label: str,
+                 series: dict[SeriesKey, SeriesValues]) -> None:
+    # Several samples for one (model, engine) differ in labels campwatch does not keep: counters
+    # add up; gauges (the same state reported per rank) take the largest.
+    for sample in family.samples:
+        value = float(sample.value)
+        if math.isnan(value):
+            continue
+        labels = sample.labels
+        values = _series(series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))).values
+        old = values.get(concept)
+        if old is None:
+            values[concept] = value
+        elif gauge:
+            values[concept] = max(old, value)
+        else:
+            values[concept] = old + value
+
+
+def _read_reasons(family: Metric, source: Source, model_label: str, engine_label: str,
+                  series: dict[SeriesKey, SeriesValues]) -> None:
+    mapping, other = source.reasons, source.other_reasons
+    for sample in family.samples:
+        value = float(sample.value)
+        if math.isnan(value):
+            continue
+        labels = sample.labels
+        upstream = labels.get(source.reason_label) or source.reason_default
+        reason = mapping.get(upstream) or other or upstream
+        reasons = _series(series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))).reasons
+        reasons[reason] = reasons.get(reason, 0.0) + value
+
+
+def _read_histogram(family: Metric, concept: str, model_label: str, engine_label: str,
+                    series: dict[SeriesKey, SeriesValues], hists: dict[tuple[SeriesKey, str], _HistAcc]) -> None:
+    name = family.name
+    bucket_name, sum_name, count_name = name + "_bucket", name + "_sum", name + "_count"
+    le_cache = _LE_CACHE
+    last_key: SeriesKey | None = None
+    acc = _HistAcc()
+    for sample in family.samples:
+        labels = sample.labels
+        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
+        if key != last_key:
+            found = hists.get((key, concept))
+            if found is None:
+                _series(series, key)
+                found = hists[(key, concept)] = _HistAcc()
+            acc, last_key = found, key
+        sample_name = sample.name
+        value = float(sample.value)
+        if sample_name == bucket_name:
+            le = labels.get("le", "")
+            bound = le_cache.get(le)
+            if bound is None:
+                try:
+                    bound = float(le)
+                except ValueError:
+                    raise PageError(f"{name}: bucket bound le={le!r} is not a number") from None
+                if len(le_cache) < 4096:
+                    le_cache[le] = bound
+            acc.buckets[bound] = acc.buckets.get(bound, 0.0) + value
+        elif sample_name == sum_name:
+            acc.sum += value
+        elif sample_name == count_name:
+            acc.count = value if acc.count is None else acc.count + value
+
+
+def _read_lora(family: Metric, engine_label: str, lora: dict[str, tuple[float, dict[str, str]]]) -> None:
+    # vLLM keeps one child per adapter combination ever seen; the current one has the latest time.
+    for sample in family.samples:
+        engine = sample.labels.get(engine_label, DEFAULT_ENGINE)
+        seen = lora.get(engine)
+        if seen is None or sample.value > seen[0]:
+            lora[engine] = (float(sample.value), sample.labels)
+
+
+def _lora_adapters(lora: dict[str, tuple[float, dict[str, str]]]) -> tuple[LoraAdapter, ...]:
+    out: list[LoraAdapter] = []
+    for engine, (_, labels) in sorted(lora.items()):
+        for state in ("running", "waiting"):
+            for adapter in labels.get(f"{state}_lora_adapters", "").split(","):
+                if adapter.strip():
+                    out.append(LoraAdapter(engine, adapter.strip(), state))
+    return tuple(out)
+
+
+def _complete(server: ServerMap, series: SeriesValues) -> None:
+    """Fill concepts that follow from others: token totals from histogram sums (TGI), request
+    totals from finish reasons (vLLM, TGI). A concept with no source stays absent."""
+    values = series.values
+    for counter, histogram in server.counters_from_histogram_sum.items():
+        if counter not in values and histogram in series.histograms:
+            values[counter] = series.histograms[histogram].sum
+    reasons = series.reasons
+    if reasons:
+        values.setdefault("requests_finished_total", sum(reasons.values()))
+        values.setdefault("requests_errored_total", reasons.get("error", 0.0))
+        values.setdefault("requests_aborted_total", reasons.get("abort", 0.0))

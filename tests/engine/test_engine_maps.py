@@ -1,0 +1,85 @@
+"""The metric maps are consistent data, and they cover every name on real and reference pages."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.collectors.engine.maps import (
+    COUNTERS,
+    EXTRACTED,
+    FINISH_REASONS,
+    GAUGES,
+    HISTOGRAMS,
+    LORA_ADAPTERS,
+    SERVER_MAPS,
+    ServerMap,
+)
+from agent.collectors.engine.parse import parse_page
+
+from .pages import V1Server, fixture_text
+
+_TYPE_OF_CONCEPT = {**dict.fromkeys(COUNTERS, "counter"), **dict.fromkeys(GAUGES, "gauge"),
+                    **dict.fromkeys(HISTOGRAMS, "histogram"), FINISH_REASONS: "counter", LORA_ADAPTERS: "info"}
+_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+@pytest.mark.parametrize("server", SERVER_MAPS, ids=lambda m: m.kind)
+def test_every_source_carries_the_server_prefix_a_valid_name_and_a_note(server: ServerMap) -> None:
+    for name, source in server.sources.items():
+        assert name.startswith(server.prefix), name
+        assert _NAME.match(name), name
+        assert source.note, f"{name}: say which versions serve it"
+        if source.type == "counter" and server.kind != "tgi":
+            assert name.endswith("_total"), f"{name}: prometheus_client serves counters with _total"
+
+
+@pytest.mark.parametrize("server", SERVER_MAPS, ids=lambda m: m.kind)
+def test_extracted_concepts_come_from_sources_of_the_right_type(server: ServerMap) -> None:
+    for name, source in server.sources.items():
+        if source.concept in EXTRACTED:
+            assert source.type == _TYPE_OF_CONCEPT[source.concept], name
+
+
+@pytest.mark.parametrize("server", SERVER_MAPS, ids=lambda m: m.kind)
+def test_two_names_for_one_concept_differ_in_rank_unless_they_are_merged(server: ServerMap) -> None:
+    ranks: dict[str, list[int]] = defaultdict(list)
+    for source in server.sources.values():
+        if source.concept != FINISH_REASONS:
+            ranks[source.concept].append(source.rank)
+    for concept, seen in ranks.items():
+        assert len(seen) == len(set(seen)), f"{server.kind}: {concept} has two sources of the same rank"
+
+
+def test_vllm_renames_map_old_and_new_names_to_one_concept_preferring_the_new() -> None:
+    vllm = SERVER_MAPS[0].sources
+    pairs = [("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+             ("vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total"),
+             ("vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total"),
+             ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")]
+    for new, old in pairs:
+        assert vllm[new].concept == vllm[old].concept
+        assert vllm[new].rank < vllm[old].rank
+
+
+def test_every_vllm_family_of_the_real_capture_is_mapped() -> None:
+    text = fixture_text("vllm/datadog_vllm_metrics.txt")
+    page = parse_page(text)
+    assert page.kind == "vllm"
+    assert page.unmapped == frozenset()
+    served = {f.name for f in text_string_to_metric_families(text) if f.name.startswith("vllm:")}
+    lookup = {name.removesuffix("_total") for name in SERVER_MAPS[0].sources} | set(SERVER_MAPS[0].sources)
+    assert served <= lookup
+
+
+def test_every_family_of_the_reference_v1_table_is_mapped() -> None:
+    page = parse_page(V1Server(lora_adapters=("a",)).render())
+    assert page.unmapped == frozenset()
+
+
+@pytest.mark.parametrize("path", ["sglang/sglang_metrics.txt", "tgi/tgi_metrics.txt"])
+def test_every_family_of_the_constructed_sglang_and_tgi_pages_is_mapped(path: str) -> None:
+    assert parse_page(fixture_text(path)).unmapped == frozenset()
