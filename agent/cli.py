@@ -20,8 +20,9 @@ from agent.config import Settings, load_settings, masked
 from agent.errors import CampwatchError, ConfigError, FieldSpecError, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide fixed width so tables are not truncated to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _exits(func: F) -> F:

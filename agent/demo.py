@@ -5,10 +5,8 @@ is labelled so: GPU and model names, the host label, and the `simulated` column 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -22,13 +20,11 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from agent.config import Settings, load_settings
-from agent.samples import EngineSample, RequestRecord, Row
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.sim.trace import ATTRIBUTION, load_trace
 from agent.sim.traffic import TrafficPlan, TrafficStats, replay
 from agent.store.maintenance import maintain
 from agent.store.schema import metadata
-from agent.store.writer import StoreWriter
 
 DEMO_HOST = "simulated-demo"
 DEFAULT_DB = Path("var") / "demo" / "campwatch-demo.db"
@@ -43,23 +39,6 @@ class DemoOptions:
     gpu_hourly_usd: float = 2.50
     live: bool = True
     engine_interval_s: float = 2.0
-
-
-class _Simulated:
-    """Marks what a wrapped collector or sink produces as simulated."""
-
-    @staticmethod
-    def mark(rows: Sequence[Row]) -> tuple[Row, ...]:
-        return tuple(dataclasses.replace(r, simulated=True)
-                     if isinstance(r, EngineSample | RequestRecord) else r for r in rows)
-
-
-class _SimulatedSink:
-    def __init__(self, writer: StoreWriter) -> None:
-        self._writer = writer
-
-    def offer(self, rows: Sequence[Row], *, drop_reason: str = "queue_full") -> int:
-        return self._writer.offer(_Simulated.mark(rows), drop_reason=drop_reason)
 
 
 def _free_port(preferred: int) -> int:
@@ -142,8 +121,6 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
     settings = _settings(options, db_url, server_port, proxy_port)
     gpu = SimulatedGpu(count=1, load=server.load)
     parts = build_runner(settings, gpu_driver=gpu, simulated=True)
-    if parts.proxy is not None:
-        parts.proxy.sink = _SimulatedSink(parts.writer)
     proxy_url = f"http://127.0.0.1:{proxy_port}"
     run_task = asyncio.create_task(parts.runner.run())
     await asyncio.sleep(0.5)
@@ -223,11 +200,11 @@ def run_demo(options: DemoOptions, console: Console) -> None:
 
 
 def _verdict(parts: Any, settings: Settings, options: DemoOptions, console: Console) -> None:
-    from agent.cost.render import render_verdict
+    from agent.cost.render import render_report
     from agent.cost.report import build_report
 
     window = timedelta(seconds=options.duration_s + 600)
     report = build_report(parts.engine, settings.cost, window, settings.host)
     console.print(f"[bold]Verdict[/] for the simulated run, GPU priced at "
                   f"${Decimal(str(options.gpu_hourly_usd)):.2f}/GPU-hour:")
-    render_verdict(console, report)
+    render_report(console, report)

@@ -126,7 +126,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     if settings.proxy.listen:
         from agent.capture.proxy import ProxyServer
 
-        proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, registry)
+        proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, registry, simulated=simulated)
         runner.services.append(("proxy", proxy.start, proxy.stop))
     return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy, migrator.done)
 

@@ -189,16 +189,24 @@ class DataGap:
     message: str
 
 
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.0f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
 def gaps_of(scope: str, t: Totals, api: Sequence[ApiEquivalent], rows: Sequence[LedgerRow]) -> tuple[DataGap, ...]:
     gaps: list[DataGap] = []
     if t.gpu_gap_seconds > 0:
         gaps.append(DataGap(scope, "gpu_telemetry", t.gpu_gap_seconds,
-                            f"{scope}: no GPU telemetry for {t.gpu_gap_seconds / 3600:,.1f} GPU-hours (agent down or "
+                            f"{scope}: no GPU telemetry for {_span(t.gpu_gap_seconds)} of GPU time (agent down or "
                             "GPU unreadable): still billed on the allocation basis, busy time unknown there "
                             "(the usage basis is a lower bound)."))
     if t.engine_gap_seconds > 0:
         gaps.append(DataGap(scope, "engine", t.engine_gap_seconds,
-                            f"{scope}: the engine was not scraped for {t.engine_gap_seconds / 3600:,.1f} h while GPUs "
+                            f"{scope}: the engine was not scraped for {_span(t.engine_gap_seconds)} while GPUs "
                             "were held (engine or agent down): tokens from then count only if its counters survived."))
     if t.held_hours_without_tokens:
         gaps.append(DataGap(scope, "tokens", t.held_hours_without_tokens * 3600.0,

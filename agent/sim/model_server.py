@@ -74,6 +74,7 @@ class SimulatedModelServer:
     def __init__(self, config: SimServerConfig | None = None) -> None:
         self.config = config or SimServerConfig()
         self.metrics = VllmMetrics(legacy=self.config.legacy_metrics)
+        self.metrics.declare_model(self.config.model)
         self._slots = asyncio.Semaphore(self.config.max_num_seqs)
         self._running = 0
         self._waiting = 0

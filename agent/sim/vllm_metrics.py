@@ -72,6 +72,8 @@ class VllmMetrics:
         self.prompt_tokens = Counter("vllm:prompt_tokens", "Number of prefill tokens processed.", lab, registry=reg)
         self.generation_tokens = Counter("vllm:generation_tokens", "Number of generation tokens processed.",
                                          lab, registry=reg)
+        self.cached_tokens = Counter("vllm:prompt_tokens_cached", "Number of cached prompt tokens (local prefix "
+                                     "cache hits).", lab, registry=reg)
         self.success = Counter("vllm:request_success", "Count of successfully processed requests.",
                                [*lab, "finished_reason"], registry=reg)
         self.ttft = Histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.",
@@ -93,6 +95,11 @@ class VllmMetrics:
     def _labels(self, model: str) -> tuple[str, str]:
         return (model, self.engine)
 
+    def declare_model(self, model: str) -> None:
+        """Create the model's finish-reason series at 0, as vLLM V1 does at start."""
+        for reason in ("stop", "length", "abort", "error"):
+            self.success.labels(*self._labels(model), reason)
+
     def set_load(self, model: str, *, running: int, waiting: int, kv_cache_usage: float) -> None:
         lab = self._labels(model)
         self.running.labels(*lab).set(running)
@@ -106,6 +113,7 @@ class VllmMetrics:
             self.generation_tokens.labels(*lab).inc(done.generation_tokens)
             self.prefix_queries.labels(*lab).inc(done.prompt_tokens)
             self.prefix_hits.labels(*lab).inc(done.cached_prompt_tokens)
+            self.cached_tokens.labels(*lab).inc(done.cached_prompt_tokens)
             self.success.labels(*lab, done.finish_reason).inc()
             self.ttft.labels(*lab).observe(done.ttft_seconds)
             self.e2e.labels(*lab).observe(done.e2e_seconds)
