@@ -1,0 +1,74 @@
+"""DataFrames the review notebooks read: all SQL lives here, none in the notebooks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Engine, Select, Table, select
+
+from agent.store.schema import cost_ledger, drift_results, engine_rollups_1m, gpu_rollups_1m, request_records
+
+
+def _window(since: timedelta | datetime, until: datetime | None) -> tuple[datetime, datetime]:
+    end = until or datetime.now(UTC)
+    start = end - since if isinstance(since, timedelta) else since
+    return start, end
+
+
+def _frame(engine: Engine, query: Select[tuple[object, ...]], time_columns: tuple[str, ...]) -> pd.DataFrame:
+    with engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    for column in time_columns:
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _ranged(table: Table, column: str, start: datetime, end: datetime, host: str | None) -> Select[tuple[object, ...]]:
+    query = select(table).where(table.c[column] >= start, table.c[column] < end)
+    if host is not None:
+        query = query.where(table.c.host == host)
+    return query.order_by(table.c[column])
+
+
+def gpu_minutes(engine: Engine, since: timedelta | datetime = timedelta(days=90), until: datetime | None = None,
+                host: str | None = None) -> pd.DataFrame:
+    """One row per GPU-minute: utilization avg/max, memory, power, energy (J), temperature."""
+    start, end = _window(since, until)
+    return _frame(engine, _ranged(gpu_rollups_1m, "minute", start, end, host), ("minute",))
+
+
+def engine_minutes(engine: Engine, since: timedelta | datetime = timedelta(days=90), until: datetime | None = None,
+                   host: str | None = None) -> pd.DataFrame:
+    """One row per (server, model, engine) minute: token and request increases, queue and KV-cache."""
+    start, end = _window(since, until)
+    return _frame(engine, _ranged(engine_rollups_1m, "minute", start, end, host), ("minute",))
+
+
+def requests(engine: Engine, since: timedelta | datetime = timedelta(days=7), until: datetime | None = None,
+             host: str | None = None, model: str | None = None) -> pd.DataFrame:
+    """Per-request records from the capture proxy (no text)."""
+    start, end = _window(since, until)
+    query = _ranged(request_records, "ts", start, end, host)
+    if model is not None:
+        query = query.where(request_records.c.model == model)
+    return _frame(engine, query, ("ts",))
+
+
+def drift(engine: Engine, since: timedelta | datetime = timedelta(days=30), until: datetime | None = None,
+          host: str | None = None) -> pd.DataFrame:
+    start, end = _window(since, until)
+    return _frame(engine, _ranged(drift_results, "ts", start, end, host),
+                  ("ts", "window_start", "window_end", "reference_start", "reference_end"))
+
+
+def ledger(engine: Engine, since: timedelta | datetime = timedelta(days=92), until: datetime | None = None,
+           host: str | None = None) -> pd.DataFrame:
+    """The hourly cost ledger; money columns as floats for plotting (the ledger itself keeps decimals)."""
+    start, end = _window(since, until)
+    frame = _frame(engine, _ranged(cost_ledger, "hour", start, end, host), ("hour", "computed_at"))
+    for column in ("gpu_cost_usd", "usage_gpu_cost_usd", "energy_cost_usd", "overhead_usd"):
+        if column in frame:
+            frame[column] = frame[column].astype(float)
+    return frame

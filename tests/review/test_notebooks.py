@@ -1,0 +1,81 @@
+"""The review notebooks run top to bottom in a real Jupyter kernel against a store holding a
+simulated history, and show what a reviewer needs (tables, figures, the verdict)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from agent.sim.history import HistoryPlan, seed_history
+from agent.store.db import open_engine
+from agent.store.migrate import upgrade
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("review") / "history.db"
+    url = f"sqlite:///{path}"
+    engine = open_engine(url)
+    upgrade(engine)
+    seed_history(engine, HistoryPlan(days=40, end=END, request_record_days=10))
+    engine.dispose()
+    config = path.with_suffix(".toml")
+    config.write_text('[cost]\noverhead_usd_per_month = 500\n[[cost.plan]]\nquarter = "2026-Q4"\n'
+                      'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n')
+    return url
+
+
+def run(name: str, env: dict[str, str]) -> nbformat.NotebookNode:
+    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        NotebookClient(book, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return book
+
+
+def outputs(book: nbformat.NotebookNode) -> tuple[str, int]:
+    text, images = [], 0
+    for cell in book.cells:
+        for out in cell.get("outputs", []):
+            text.append(out.get("text", ""))
+            data = out.get("data", {})
+            text.append(data.get("text/plain", ""))
+            text.append(data.get("text/html", ""))
+            images += "image/png" in data
+    return "\n".join(text), images
+
+
+def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str) -> None:
+    config = review_db.removeprefix("sqlite:///").removesuffix(".db") + ".toml"
+    book = run("quarterly_cost_review.ipynb", {"REVIEW_DB": review_db, "CAMPWATCH_CONFIG": config,
+                                               "REVIEW_QUARTER": "2026-Q4"})
+    text, images = outputs(book)
+    assert "2026-Q4" in text and "(simulated data)" in text
+    assert "mtok_per_month_plan" in text and "3000.0" in text  # the plan, in Mtok per month
+    assert "2026-10" in text and "2026-11" in text  # the months of the quarter measured
+    assert "openai/gpt-4o" in text and "deepseek/deepseek-chat" in text
+    assert "[holds]" in text or "[api_cheaper]" in text or "[at_risk]" in text
+    assert images == 2
+
+
+def test_gpu_capacity_review_shows_utilization_by_hour(review_db: str) -> None:
+    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db})
+    text, images = outputs(book)
+    assert "mean_utilization" in text and "saturated_share" in text
+    assert "tokens per GPU-hour" in text
+    assert images == 1
