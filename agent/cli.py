@@ -199,6 +199,41 @@ def cost(config: str | None, db_url: str | None, since: str, host_name: str | No
 
 
 @main.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False))
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
+@click.option("--model", help="One model only (default: every model with request records).")
+@click.option("--host", "host_name", help="Whose request records to test (default: this host).")
+@click.option("--last", is_flag=True, help="Show the latest stored results instead of running a check.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_exits
+def drift(config: str | None, db_url: str | None, model: str | None, host_name: str | None, last: bool,
+          as_json: bool) -> None:
+    """Test recent outputs (proxy records, captured texts) for drift against the reference window."""
+    from agent.drift.render import render_drift
+    from agent.drift.results import drift_to_json, latest_results
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+
+    overrides: dict[str, Any] = {}
+    _put(overrides, "store.url", db_url)
+    _put(overrides, "host", host_name)
+    settings = _settings(config, overrides)
+    engine = open_engine(settings.store.url.get_secret_value())
+    upgrade(engine)
+    if last:
+        results = latest_results(engine, settings.host, model=model)
+    else:
+        from agent.drift.check import run_drift_check
+
+        results = run_drift_check(engine, settings.drift, settings.host, model,
+                                  refusal_phrases=settings.capture.refusal_phrases)
+    if as_json:
+        click.echo(drift_to_json(results))
+    else:
+        render_drift(console, results)
+
+
+@main.command()
 @click.option("--duration", type=float, default=60.0, show_default=True, help="Seconds of simulated traffic.")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Replay the trace's arrivals this many times faster.")

@@ -8,7 +8,7 @@ import asyncio
 import socket
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from agent.config import Settings, load_settings
+from agent.errors import CampwatchError
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.sim.trace import ATTRIBUTION, load_trace
 from agent.sim.traffic import TrafficPlan, TrafficStats, replay
@@ -28,6 +29,8 @@ from agent.store.schema import metadata
 
 DEMO_HOST = "simulated-demo"
 DEFAULT_DB = Path("var") / "demo" / "campwatch-demo.db"
+SHIFT_AT = 0.6
+"""Share of the run after which the simulated server's outputs change (for the drift check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ def _settings(options: DemoOptions, db_url: str, server_port: int, proxy_port: i
                    "interval_s": options.engine_interval_s, "windows": ["1m", "5m"]},
         "metrics": {"host": "127.0.0.1", "port": _free_port(options.metrics_port)},
         "proxy": {"listen": f"127.0.0.1:{proxy_port}", "upstream": f"http://127.0.0.1:{server_port}"},
+        # Off by default; the demo keeps every (redacted) simulated output so text drift can be shown.
+        "capture": {"store_text": True, "text_sample_ratio": 1.0, "text_retention_days": 1.0},
         "cost": {"pricing": {"kind": "hourly", "gpu_hourly_usd": str(options.gpu_hourly_usd)},
                  "interval_s": 15.0},
     })
@@ -113,7 +118,7 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         db_url = f"sqlite:///{db_path}"
 
-    server = SimulatedModelServer(SimServerConfig(tokens_per_chunk=4, drift_after_s=options.duration_s * 0.6))
+    server = SimulatedModelServer(SimServerConfig(tokens_per_chunk=4, drift_after_s=options.duration_s * SHIFT_AT))
     server_runner, server_port = await start_server(server)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -129,6 +134,7 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
     plan = TrafficPlan(base_url=proxy_url, model=server.config.model, duration_s=options.duration_s,
                        speed=options.speed)
     started = time.monotonic()
+    started_at = datetime.now(UTC)
     traffic = asyncio.create_task(replay(load_trace(), plan, stats))
     console.print(f"[dim]Replaying {ATTRIBUTION}[/]")
     console.print(f"[dim]campwatch /metrics: http://127.0.0.1:{parts.runner.metrics_bound_port}/metrics  "
@@ -157,7 +163,7 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
                             raw_days=settings.store.raw_retention_days,
                             rollup_days=settings.store.rollup_retention_days)
     return {"parts": parts, "settings": settings, "stats": stats, "server": server, "db_url": db_url,
-            "db_path": db_path, "elapsed": time.monotonic() - started}
+            "db_path": db_path, "elapsed": time.monotonic() - started, "started_at": started_at}
 
 
 def _table_counts(parts: Any) -> dict[str, int]:
@@ -196,7 +202,30 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     where = str(result["db_path"]) if result["db_path"] else parts.engine.url.render_as_string(hide_password=True)
     summary.add_row("database", where)
     console.print(summary)
+    _drift(parts, settings, options, result["started_at"], console)
     _verdict(parts, settings, options, console)
+
+
+def _drift(parts: Any, settings: Settings, options: DemoOptions, started_at: datetime, console: Console) -> None:
+    """The simulated server shifts its outputs after 60 % of the run; test the last 40 % against the
+    first 60 % with the real drift check (Evidently, offline)."""
+    from agent.drift.check import run_drift_check
+    from agent.drift.render import render_drift
+
+    shift = started_at + timedelta(seconds=options.duration_s * SHIFT_AT)
+    now = datetime.now(UTC)
+    drift_settings = settings.drift.model_copy(update={
+        "reference_start": started_at, "reference_end": shift,
+        "current_hours": (now - shift).total_seconds() / 3600, "min_rows": 20})
+    console.print(f"[bold]Output drift[/] (the simulated server changes its outputs "
+                  f"{options.duration_s * SHIFT_AT:.0f} s in): requests after the change against those before it")
+    try:
+        results = run_drift_check(parts.engine, drift_settings, settings.host, now=now,
+                                  refusal_phrases=settings.capture.refusal_phrases)
+    except CampwatchError as exc:
+        console.print(f"[yellow]drift check failed: {exc}[/]")
+        return
+    render_drift(console, results)
 
 
 def _verdict(parts: Any, settings: Settings, options: DemoOptions, console: Console) -> None:

@@ -98,6 +98,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
 
     periodic = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
+    periodic += _drift_job(settings, engine, snapshot, telemetry)
 
     runner = Runner(
         host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
@@ -144,3 +145,30 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
         await asyncio.to_thread(work)
 
     return [("cost", settings.cost.interval_s, cost)]
+
+
+def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
+               telemetry: Telemetry) -> list[tuple[str, float, Any]]:
+    """Drift checks run in a child process (Evidently stays out of the agent). The first tick only
+    publishes the latest stored results; the first check runs one interval after start."""
+    if not settings.drift.enabled:
+        return []
+    from agent.drift.points import drift_points
+    from agent.drift.worker import DriftWorker
+
+    worker = DriftWorker(settings.store.url.get_secret_value(), settings.drift, settings.host,
+                         refusal_phrases=settings.capture.refusal_phrases)
+    started = False
+
+    async def drift() -> None:
+        nonlocal started
+        if started:
+            await worker.tick()
+            if worker.last_error:
+                telemetry.collector_failed("drift", worker.last_duration_s or 0.0)
+            else:
+                telemetry.collector_ok("drift", worker.last_duration_s or 0.0)
+        started = True
+        snapshot.replace("drift", await asyncio.to_thread(drift_points, engine, settings.host))
+
+    return [("drift", settings.drift.interval_s, drift)]

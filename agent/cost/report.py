@@ -279,7 +279,7 @@ def _gap_note(gaps: Sequence[DataGap]) -> tuple[str, ...]:
     kinds = sorted({g.kind for g in gaps if g.kind in ("gpu_telemetry", "engine", "tokens", "api_coverage")})
     if not kinds:
         return ()
-    return (f"Data gaps ({', '.join(kinds)}) make these figures less certain; see the gaps listed.",)
+    return (f"Data gaps ({', '.join(kinds)}) make these figures less certain (see the gaps above).",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,11 @@ _WORDS = tuple(
     "budget for every request that arrives from users across regions during peak hours of traffic "
     "with batching caching scheduling memory throughput energy power report plan review quarter".split()
 )
+_DRIFTED_WORDS = tuple(
+    "unfortunately policy restrictions prevent disclosure regarding confidential internal matters; please "
+    "consult documentation support escalation compliance legal review pending approval".split()
+)
+"""After the drift point the simulated model talks like a different model: other words, more refusals."""
 _REFUSAL = "I'm sorry, but I can't help with that request."
 
 
@@ -143,7 +148,7 @@ class SimulatedModelServer:
             text = json.dumps({"answer": " ".join(self._rng.choice(_WORDS) for _ in range(max(n_tokens - 6, 1)))})
             pieces = [text[i:i + 4] for i in range(0, len(text), 4)][:max(n_tokens, 1)]
             return pieces, "stop"
-        vocab = list(_WORDS) if not drifted else [w.upper() for w in _WORDS]
+        vocab = _DRIFTED_WORDS if drifted else _WORDS
         words = [self._rng.choice(vocab) + " " for _ in range(n_tokens)]
         return words, "length"
 
