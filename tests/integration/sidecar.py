@@ -90,7 +90,7 @@ class Sidecar:
         try:
             self.stderr = (await asyncio.wait_for(self._stderr(), timeout=30))
             return await asyncio.wait_for(self.proc.wait(), timeout=30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.proc.kill()
             raise
 
