@@ -96,9 +96,15 @@ class VllmMetrics:
         return (model, self.engine)
 
     def declare_model(self, model: str) -> None:
-        """Create the model's finish-reason series at 0, as vLLM V1 does at start."""
+        """Create every series of the model at 0, as vLLM V1's logger does at start (so the first
+        requests show up as an increase, not as a series appearing)."""
+        lab = self._labels(model)
         for reason in ("stop", "length", "abort", "error"):
-            self.success.labels(*self._labels(model), reason)
+            self.success.labels(*lab, reason)
+        for metric in (self.running, self.waiting, self.kv_usage, self.prefix_queries, self.prefix_hits,
+                       self.preemptions, self.prompt_tokens, self.generation_tokens, self.cached_tokens,
+                       self.ttft, self.itl, self.e2e, self.queue, self.req_prompt, self.req_gen):
+            metric.labels(*lab)
 
     def set_load(self, model: str, *, running: int, waiting: int, kv_cache_usage: float) -> None:
         lab = self._labels(model)
