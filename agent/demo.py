@@ -173,7 +173,7 @@ def _table_counts(parts: Any) -> dict[str, int]:
 
 
 def _gpu_summary(parts: Any) -> tuple[float | None, float | None]:
-    from agent.store.counters import total_increase
+    from agent.counters import total_increase
     from agent.store.schema import gpu_samples
 
     with parts.engine.connect() as conn:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, select
 
-from agent.store.counters import increase
+from agent.counters import increase
 from agent.store.schema import (
     captured_outputs,
     engine_rollups_1m,

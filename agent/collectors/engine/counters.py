@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.counters import total_increase
+
 
 def adjusted_total(prev_raw: float | None, prev_adjusted: float, raw: float) -> float:
     """The reset-adjusted running total after observing `raw`.
@@ -24,13 +26,7 @@ def adjusted_total(prev_raw: float | None, prev_adjusted: float, raw: float) -> 
 
 def increase(values: Sequence[float]) -> float:
     """Total increase over consecutive raw readings of one counter, treating drops as resets."""
-    total = 0.0
-    prev: float | None = None
-    for value in values:
-        if prev is not None:
-            total += value - prev if value >= prev else value
-        prev = value
-    return total
+    return total_increase(values)
 
 
 def rate(samples: Sequence[tuple[float, float]]) -> float | None:
