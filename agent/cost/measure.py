@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.cost.units import HOUR_SECONDS, utc
+from agent.counters import increase
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +130,7 @@ def measure_gpus(
             if reading.up and reading.energy_joules_total is not None:
                 value = reading.energy_joules_total
                 if last_energy is not None and t0 <= tb < t1:
-                    delta = value - last_energy if value >= last_energy else value
+                    delta = increase(last_energy, value)
                     hour = tb - tb % HOUR_SECONDS
                     per_hour[(hour, uuid)].energy += delta
                 last_energy = value

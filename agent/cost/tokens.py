@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from agent.cost import histograms as hist
 from agent.cost.measure import typical_spacing, wall_seconds_by_hour
 from agent.cost.units import HOUR_SECONDS, utc
+from agent.counters import increase
 from agent.samples import HistogramSnapshot
 
 COUNTERS: tuple[str, ...] = (
@@ -92,7 +93,7 @@ def measure_engine(
                     continue
                 previous = last_counter.get(name)
                 if previous is not None and inside:
-                    per_hour[hour].counters[name] += value - previous if value >= previous else value
+                    per_hour[hour].counters[name] += increase(previous, value)
                 last_counter[name] = value
             for name, snapshot in reading.histograms.items():
                 previous_h = last_hist.get(name)
