@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -40,7 +41,7 @@ class Runner:
     registry: CollectorRegistry
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9400
-    periodic: list[tuple[str, float, Periodic]] = field(default_factory=list)
+    periodic: Sequence[tuple[str, float, Periodic]] = field(default_factory=list)
     services: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[None]]]] = field(
         default_factory=list)
     """(name, start, stop) pairs, e.g. the proxy; a service that fails to start is reported, not fatal."""
@@ -149,9 +150,9 @@ class Runner:
             except Exception as exc:
                 self.telemetry.collector_failed(name, 0.0)
                 log.error("%s could not start: %s", name, exc)
-        tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, lambda c=c: self._tick(c)),
+        tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, functools.partial(self._tick, c)),
                                      name=c.name) for c in self.collectors]
-        tasks += [asyncio.create_task(self._schedule(name, interval, lambda n=name, j=job: self._guarded(n, j)),
+        tasks += [asyncio.create_task(self._schedule(name, interval, functools.partial(self._guarded, name, job)),
                                       name=name) for name, interval, job in self.periodic]
         try:
             await self._stop.wait()

@@ -96,39 +96,26 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
                      rollup_days=settings.store.rollup_retention_days)
         await asyncio.to_thread(work)
 
-    periodic = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
+    periodic: list[tuple[str, float, Any]] = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
     periodic += _drift_job(settings, engine, snapshot, telemetry)
-
-    runner = Runner(
-        host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
-        telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
-        metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
-    )
+    services: list[tuple[str, Any, Any]] = []
     if settings.otlp.endpoint:
-        from agent.exporters.otlp import OtlpExport
-
-        otlp = OtlpExport(snapshot, settings.host, endpoint=settings.otlp.endpoint,
-                          interval_s=settings.otlp.interval_s,
-                          headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()})
-
-        async def refresh_agent_points() -> None:
-            snapshot.replace("agent", telemetry.points())
-
-        async def no_start() -> None:
-            return None
-
-        async def otlp_stop() -> None:
-            await asyncio.to_thread(otlp.shutdown)
-
-        runner.periodic.append(("agent-telemetry", 5.0, refresh_agent_points))
-        runner.services.append(("otlp", no_start, otlp_stop))
+        periodic_otlp, service = _otlp(settings, snapshot, telemetry)
+        periodic.append(periodic_otlp)
+        services.append(service)
     proxy = None
     if settings.proxy.listen:
         from agent.capture.proxy import ProxyServer
 
         proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, registry, simulated=simulated)
-        runner.services.append(("proxy", proxy.start, proxy.stop))
+        services.append(("proxy", proxy.start, proxy.stop))
+    runner = Runner(
+        host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
+        telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
+        metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
+        services=services,
+    )
     return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy, migrator.done)
 
 
@@ -172,3 +159,24 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
         snapshot.replace("drift", await asyncio.to_thread(drift_points, engine, settings.host))
 
     return [("drift", settings.drift.interval_s, drift)]
+
+
+def _otlp(settings: Settings, snapshot: Snapshot,
+          telemetry: Telemetry) -> tuple[tuple[str, float, Any], tuple[str, Any, Any]]:
+    """OTLP export reads the same snapshot; the agent's own points are refreshed for it every 5 s
+    (Prometheus scrapes refresh them on demand)."""
+    from agent.exporters.otlp import OtlpExport
+
+    otlp = OtlpExport(snapshot, settings.host, endpoint=settings.otlp.endpoint, interval_s=settings.otlp.interval_s,
+                      headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()})
+
+    async def refresh_agent_points() -> None:
+        snapshot.replace("agent", telemetry.points())
+
+    async def no_start() -> None:
+        return None
+
+    async def otlp_stop() -> None:
+        await asyncio.to_thread(otlp.shutdown)
+
+    return ("agent-telemetry", 5.0, refresh_agent_points), ("otlp", no_start, otlp_stop)

@@ -117,9 +117,9 @@ def per_mtok_figure(report: CostReport) -> Figure:
     if not months.empty:
         ax.plot(months["month"], months["usd_per_mtok_allocation"], "o-", label="self-hosted (allocation)")
         ax.plot(months["month"], months["usd_per_mtok_usage"], "o--", label="self-hosted (usage)")
-    priced = [a for a in report.total.api if a.per_mtok is not None]
-    for i, a in enumerate(priced):
-        ax.axhline(float(a.per_mtok), linestyle=":", color=f"C{i + 2}", label=a.baseline)
+    priced = [(a.baseline, a.per_mtok) for a in report.total.api if a.per_mtok is not None]
+    for i, (baseline, per_mtok) in enumerate(priced):
+        ax.axhline(float(per_mtok), linestyle=":", color=f"C{i + 2}", label=baseline)
     ax.set_yscale("log")
     ax.set_ylabel("USD per million tokens")
     ax.set_title("Self-hosted $/Mtok against API baselines")

@@ -44,7 +44,8 @@ def _load(minute: datetime, start: datetime, plan: HistoryPlan) -> float:
     diurnal = 0.15 + 0.85 * max(0.0, math.sin(math.pi * (hour - 6) / 14)) if 6 <= hour <= 20 else 0.15
     weekly = 0.45 if minute.weekday() >= 5 else 1.0
     months = (minute - start).total_seconds() / (30 * 86400)
-    return min(1.0, diurnal * weekly * (1 + plan.growth_per_month) ** months / (1 + plan.growth_per_month) ** 3)
+    growth = (1.0 + plan.growth_per_month) ** (months - 3.0)
+    return float(min(1.0, diurnal * weekly * growth))
 
 
 class _Hist:
