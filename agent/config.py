@@ -103,7 +103,6 @@ class ProxySettings(_Section):
     timeout_s: float = Field(600.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    queue_max_records: int = Field(10_000, ge=1)
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ProxySettings:

@@ -145,9 +145,10 @@ class SimulatedModelServer:
             return [w + " " for w in words], "stop"
         wants_json = (body.get("response_format") or {}).get("type") in {"json_object", "json_schema"}
         if wants_json:
-            text = json.dumps({"answer": " ".join(self._rng.choice(_WORDS) for _ in range(max(n_tokens - 6, 1)))})
-            pieces = [text[i:i + 4] for i in range(0, len(text), 4)][:max(n_tokens, 1)]
-            return pieces, "stop"
+            words = [self._rng.choice(_WORDS) for _ in range(max(n_tokens - 4, 1))]
+            text = json.dumps({"answer": " ".join(words)})
+            size = -(-len(text) // max(n_tokens, 1))  # ceil: n_tokens pieces at most, never truncated
+            return [text[i:i + size] for i in range(0, len(text), size)], "stop"
         vocab = _DRIFTED_WORDS if drifted else _WORDS
         words = [self._rng.choice(vocab) + " " for _ in range(n_tokens)]
         return words, "length"

@@ -1,0 +1,72 @@
+"""What the proxy reads from an OpenAI-style request body, and the one change it may make to it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+COMPLETION_SUFFIXES: tuple[str, ...] = ("/chat/completions", "/completions")
+"""Routes whose streaming requests get `stream_options.include_usage` added upstream."""
+
+_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """The request fields the record needs. `body` is None when the body is not a JSON object."""
+
+    model: str = ""
+    stream: bool = False
+    wants_usage: bool = False
+    json_requested: bool = False
+    body: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+NOT_JSON = RequestInfo()
+
+
+def inspect_body(raw: bytes) -> RequestInfo:
+    """Read model, stream, stream_options.include_usage and response_format. Never raises: a body
+    that is not a JSON object gives NOT_JSON and is forwarded untouched."""
+    head = raw[:64].lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not head.startswith(b"{"):
+        return NOT_JSON
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return NOT_JSON
+    if not isinstance(body, dict):
+        return NOT_JSON
+    model = body.get("model")
+    options = body.get("stream_options")
+    response_format = body.get("response_format")
+    json_requested = (
+        (isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS)
+        or body.get("guided_json") is not None  # vLLM's structured-output extension
+    )
+    return RequestInfo(
+        model=model if isinstance(model, str) else "",
+        stream=body.get("stream") is True,
+        wants_usage=isinstance(options, dict) and bool(options.get("include_usage")),
+        json_requested=json_requested,
+        body=body,
+    )
+
+
+def needs_usage_injection(path: str, info: RequestInfo) -> bool:
+    return (info.body is not None and info.stream and not info.wants_usage
+            and path.endswith(COMPLETION_SUFFIXES))
+
+
+def with_usage_requested(raw: bytes, info: RequestInfo) -> bytes:
+    """The body with `stream_options.include_usage` set. When the client sent no stream_options the
+    member is spliced in after the opening brace, so every other byte stays as the client sent it."""
+    assert info.body is not None
+    options = info.body.get("stream_options")
+    if options is None and "stream_options" not in info.body:
+        brace = raw.index(b"{")
+        return raw[:brace + 1] + b'"stream_options":{"include_usage":true},' + raw[brace + 1:]
+    merged = dict(info.body)
+    merged["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+    return json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode()

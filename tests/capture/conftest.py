@@ -1,0 +1,65 @@
+"""Fixtures for the proxy tests: the lead's simulated vLLM server, the stub upstream
+(capture_stub.py), a proxy factory wired to a MemorySink and its own registry, and a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from capture_stub import ProxyFactory, RunningProxy, StubUpstream
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from agent.capture.proxy import ProxyServer
+from agent.config import CaptureSettings, ProxySettings
+from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
+from agent.store.sink import MemorySink
+
+
+@pytest.fixture
+async def stub() -> AsyncIterator[tuple[StubUpstream, str]]:
+    upstream = StubUpstream()
+    runner = web.AppRunner(upstream.app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    upstream.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield upstream, f"http://127.0.0.1:{upstream.port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[tuple[SimulatedModelServer, str]]:
+    server = SimulatedModelServer(SimServerConfig(itl_seconds=0.002, refusal_rate=0.0, prefill_tokens_per_s=1e6))
+    runner, port = await start_server(server)
+    yield server, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def make_proxy() -> AsyncIterator[ProxyFactory]:
+    started: list[ProxyServer] = []
+
+    async def factory(upstream: str, *, sink: Any = None, capture: dict[str, Any] | None = None,
+                      **proxy: Any) -> RunningProxy:
+        settings = ProxySettings(listen="127.0.0.1:0", upstream=upstream, **proxy)
+        capture_settings = CaptureSettings(caller_salt=SecretStr("test-salt"), **(capture or {}))
+        registry = CollectorRegistry(auto_describe=True)
+        the_sink = sink if sink is not None else MemorySink()
+        server = ProxyServer(settings, capture_settings, "test-host", the_sink, registry)
+        port = await server.start()
+        started.append(server)
+        return RunningProxy(server, f"http://127.0.0.1:{port}", the_sink, registry)
+
+    yield factory
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
