@@ -79,3 +79,20 @@ def test_gpu_capacity_review_shows_utilization_by_hour(review_db: str) -> None:
     assert "mean_utilization" in text and "saturated_share" in text
     assert "tokens per GPU-hour" in text
     assert images == 1
+
+
+def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db: str) -> None:
+    from agent.config import DriftSettings
+    from agent.drift.check import run_drift_check
+
+    engine = open_engine(review_db)
+    stored = run_drift_check(engine, DriftSettings(), "simulated-history", now=END)
+    engine.dispose()
+    assert any(r.drifted for r in stored if r.feature == "output_chars")
+    book = run("drift_investigation.ipynb", {"REVIEW_DB": review_db, "REVIEW_HOST": "simulated-history",
+                                             "REVIEW_NOW": END.isoformat()})
+    text, images = outputs(book)
+    assert "output_chars" in text and "share_drifted" in text
+    assert "drifted now:" in text and "'output_chars')" in text  # the live check agrees
+    assert "before" in text and "after" in text
+    assert images == 1
