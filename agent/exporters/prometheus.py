@@ -53,7 +53,7 @@ class SnapshotCollector(Collector):
 def build_registry(snapshot: Snapshot) -> CollectorRegistry:
     # *_created series double the proxy's histogram and counter series for nothing a dashboard uses
     # (vLLM turns them off too); the switch is process-wide, which suits a sidecar.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
     return registry
