@@ -2,11 +2,11 @@
 
 `campwatch run` runs as a separate process, as in production: 8 GPUs through the fake NVML library
 (the real pynvml path), the simulated vLLM server as engine and proxy upstream, and the real Azure
-trace replayed through the proxy at --speed times its rate. Every 10 s the sidecar's CPU time and RSS
+trace replayed through the proxy at --speed times its rate (5.5 requests/s at 1). Every 10 s the sidecar's CPU time and RSS
 are read from /proc; at the end the rows written, rows dropped and collector health are read from its
 /metrics. The sidecar's RSS growth over the last half of the run is the leak check.
 
-    .venv/bin/python benchmarks/soak.py [--minutes 10] [--speed 2]
+    .venv/bin/python benchmarks/soak.py [--minutes 10] [--speed 1]
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def proc_stats(pid: int) -> tuple[float, int]:
 
 
 async def main(minutes: float, speed: float) -> int:
-    server = SimulatedModelServer(SimServerConfig(tokens_per_chunk=2))
+    # 4 tokens per SSE chunk: the driver process (simulated server + load generator on one core) must keep
+    # up with the trace, or its own backlog, not the sidecar, would be what the soak measures.
+    server = SimulatedModelServer(SimServerConfig(tokens_per_chunk=4))
     runner, port = await start_server(server)
     proxy_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +84,7 @@ async def main(minutes: float, speed: float) -> int:
     (t0, c0, r0), (t1, c1, r1) = samples[0], samples[-1]
     half = samples[len(samples) // 2]
     print(f"\nrequests: {stats.sent} sent, {stats.completed} completed, {stats.failed} failed "
-          f"({stats.sent / (t1 - t0 or 1):.1f}/s)")
+          f"({stats.sent / (t1 - t0 or 1):.1f}/s){' ' + str(stats.errors) if stats.errors else ''}")
     print(f"sidecar CPU: {100 * (c1 - c0) / (t1 - t0 or 1):.1f} % of one core on average "
           f"({(c1 - c0) / max(stats.completed, 1) * 1000:.2f} ms per proxied request, GPU and engine included)")
     print(f"sidecar RSS: {r0 / 2**20:.0f} MiB at start, {r1 / 2**20:.0f} MiB at end, "
@@ -96,6 +98,6 @@ async def main(minutes: float, speed: float) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--speed", type=float, default=2.0)
+    parser.add_argument("--speed", type=float, default=1.0)
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.minutes, args.speed)))

@@ -39,7 +39,8 @@ _REFUSAL = "I'm sorry, but I can't help with that request."
 @dataclass(frozen=True, slots=True)
 class SimServerConfig:
     model: str = DEFAULT_MODEL
-    max_num_seqs: int = 64
+    max_num_seqs: int = 256
+    """vLLM's default batch limit."""
     prefill_tokens_per_s: float = 40_000.0
     itl_seconds: float = 0.02
     """Inter-token latency at an empty batch; grows with the batch."""
