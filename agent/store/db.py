@@ -37,8 +37,13 @@ def open_engine(raw_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            url = url.set(database=str(Path(database).expanduser()))
+            path = Path(database).expanduser()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"store.url: cannot create the folder {path.parent} for the SQLite database "
+                                 f"({exc.strerror}); expected a writable path") from None
+            url = url.set(database=str(path))
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -77,3 +77,11 @@ def test_run_serves_metrics_with_an_unreachable_engine_and_exits_cleanly_on_sigt
     assert proc.returncode == 0, err
     assert "failed" in err and f"127.0.0.1:{dead}" in err  # one clear message naming the endpoint
     assert "stopped;" in err
+
+
+def test_unwritable_sqlite_path_is_one_store_error_with_exit_3(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db", f"sqlite:///{blocker}/sub/x.db"])
+    assert result.exit_code == 3
+    assert "cannot create the folder" in result.output and "Traceback" not in result.output
