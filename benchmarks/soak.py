@@ -2,9 +2,9 @@
 
 `campwatch run` runs as a separate process, as in production: 8 GPUs through the fake NVML library
 (the real pynvml path), the simulated vLLM server as engine and proxy upstream, and the real Azure
-trace replayed through the proxy at --speed times its rate (5.5 requests/s at 1). Every 10 s the sidecar's CPU time and RSS
-are read from /proc; at the end the rows written, rows dropped and collector health are read from its
-/metrics. The sidecar's RSS growth over the last half of the run is the leak check.
+trace replayed through the proxy at --speed times its rate (5.5 requests/s at 1). Every 10 s the
+sidecar's CPU time and RSS are read from /proc; at the end the rows written, rows dropped and
+collector health are read from its /metrics. The sidecar's RSS growth over the last half of the run is the leak check.
 
     .venv/bin/python benchmarks/soak.py [--minutes 10] [--speed 1]
 """
