@@ -26,6 +26,7 @@ from agent.sim.trace import ATTRIBUTION, load_trace
 from agent.sim.traffic import TrafficPlan, TrafficStats, replay
 from agent.store.maintenance import maintain
 from agent.store.schema import metadata
+from agent.wiring import Parts, build_runner
 
 DEMO_HOST = "simulated-demo"
 DEFAULT_DB = Path("var") / "demo" / "campwatch-demo.db"
@@ -71,7 +72,7 @@ def _settings(options: DemoOptions, db_url: str, server_port: int, proxy_port: i
     })
 
 
-def _value(parts: Any, name: str) -> float | None:
+def _value(parts: Parts, name: str) -> float | None:
     values = [p.value for p in parts.snapshot.points() if p.name == name]
     return sum(values) if values else None
 
@@ -80,7 +81,7 @@ def _fmt(value: float | None, spec: str = ",.0f", suffix: str = "") -> str:
     return "-" if value is None else f"{value:{spec}}{suffix}"
 
 
-def _view(parts: Any, stats: TrafficStats, elapsed: float, options: DemoOptions, proxy_url: str) -> Panel:
+def _view(parts: Parts, stats: TrafficStats, elapsed: float, options: DemoOptions, proxy_url: str) -> Panel:
     table = Table.grid(padding=(0, 3))
     table.add_column(style="bold cyan")
     table.add_column()
@@ -107,7 +108,6 @@ def _view(parts: Any, stats: TrafficStats, elapsed: float, options: DemoOptions,
 
 async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
     from agent.sim.gpu import SimulatedGpu
-    from agent.wiring import build_runner
 
     db_url = options.db_url
     db_path: Path | None = None
@@ -166,13 +166,13 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
             "db_path": db_path, "elapsed": time.monotonic() - started, "started_at": started_at}
 
 
-def _table_counts(parts: Any) -> dict[str, int]:
+def _table_counts(parts: Parts) -> dict[str, int]:
     with parts.engine.connect() as conn:
         return {name: int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
                 for name, table in metadata.tables.items() if name != "rollup_state"}
 
 
-def _gpu_summary(parts: Any) -> tuple[float | None, float | None]:
+def _gpu_summary(parts: Parts) -> tuple[float | None, float | None]:
     from agent.counters import total_increase
     from agent.store.schema import gpu_samples
 
@@ -206,7 +206,7 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     _verdict(parts, settings, options, console)
 
 
-def _drift(parts: Any, settings: Settings, options: DemoOptions, started_at: datetime, console: Console) -> None:
+def _drift(parts: Parts, settings: Settings, options: DemoOptions, started_at: datetime, console: Console) -> None:
     """The simulated server shifts its outputs after 60 % of the run; test the last 40 % against the
     first 60 % with the real drift check (Evidently, offline)."""
     from agent.drift.check import run_drift_check
@@ -228,7 +228,7 @@ def _drift(parts: Any, settings: Settings, options: DemoOptions, started_at: dat
     render_drift(console, results)
 
 
-def _verdict(parts: Any, settings: Settings, options: DemoOptions, console: Console) -> None:
+def _verdict(parts: Parts, settings: Settings, options: DemoOptions, console: Console) -> None:
     from agent.cost.render import render_report
     from agent.cost.report import build_report
 

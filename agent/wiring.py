@@ -37,7 +37,6 @@ class Parts:
     telemetry: Telemetry
     registry: CollectorRegistry
     proxy: Any | None
-    migrated: bool
 
 
 def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
@@ -116,7 +115,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
         services=services,
     )
-    return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy, migrator.done)
+    return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy)
 
 
 def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,

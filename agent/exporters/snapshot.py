@@ -10,7 +10,7 @@ from agent.samples import Point
 
 class Snapshot:
     """Latest exported points per source. `replace` swaps a source's points atomically, so a source
-    that fails stops showing stale values; `add` accumulates counters owned by the runner."""
+    that fails stops showing stale values."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -21,16 +21,8 @@ class Snapshot:
         with self._lock:
             self._by_source[source] = frozen
 
-    def drop(self, source: str) -> None:
-        with self._lock:
-            self._by_source.pop(source, None)
-
     def points(self) -> Iterator[Point]:
         with self._lock:
             groups = list(self._by_source.values())
         for group in groups:
             yield from group
-
-    def sources(self) -> list[str]:
-        with self._lock:
-            return sorted(self._by_source)

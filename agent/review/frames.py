@@ -1,4 +1,5 @@
-"""DataFrames the review notebooks read: all SQL lives here, none in the notebooks."""
+"""DataFrames the review notebooks read: all SQL lives here, none in the notebooks. Cost figures come
+from the cost engine's report (agent.review.quarterly), not from the ledger table directly."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, Select, Table, select
 
-from agent.store.schema import cost_ledger, drift_results, engine_rollups_1m, gpu_rollups_1m, request_records
+from agent.store.schema import drift_results, engine_rollups_1m, gpu_rollups_1m, request_records
 
 
 def _window(since: timedelta | datetime, until: datetime | None) -> tuple[datetime, datetime]:
@@ -61,14 +62,3 @@ def drift(engine: Engine, since: timedelta | datetime = timedelta(days=30), unti
     start, end = _window(since, until)
     return _frame(engine, _ranged(drift_results, "ts", start, end, host),
                   ("ts", "window_start", "window_end", "reference_start", "reference_end"))
-
-
-def ledger(engine: Engine, since: timedelta | datetime = timedelta(days=92), until: datetime | None = None,
-           host: str | None = None) -> pd.DataFrame:
-    """The hourly cost ledger; money columns as floats for plotting (the ledger itself keeps decimals)."""
-    start, end = _window(since, until)
-    frame = _frame(engine, _ranged(cost_ledger, "hour", start, end, host), ("hour", "computed_at"))
-    for column in ("gpu_cost_usd", "usage_gpu_cost_usd", "energy_cost_usd", "overhead_usd"):
-        if column in frame:
-            frame[column] = frame[column].astype(float)
-    return frame
