@@ -10,7 +10,7 @@ dashboard and the weekly review), a summary, a description and a runbook_url who
 alert name in lower case. Counters whose series only appear at their first event (XID codes, drop
 reasons) are read with `new_or_increased`, so the first event fires too.
 
-A development tool (it needs PyYAML from the dev extra); the sidecar never imports it."""
+Writing the files needs PyYAML (the dev extra); the sidecar never imports this module."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -381,20 +379,19 @@ def rule_groups() -> list[dict[str, Any]]:
     return [{"name": g.name, "rules": [_rule(r) for r in g.rules]} for g in GROUPS]
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
-    pass
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value + ("\n" if style else ""), style=style)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def dump(doc: Any) -> str:
-    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1_000_000, allow_unicode=True))
+    """YAML with multi-line expressions as literal blocks, keys in declaration order."""
+    import yaml  # a development dependency: imported only when writing the files
+
+    class Dumper(yaml.SafeDumper):  # type: ignore[misc]
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value + ("\n" if style else ""), style=style)
+
+    Dumper.add_representer(str, text)
+    return str(yaml.dump(doc, Dumper=Dumper, sort_keys=False, width=1_000_000, allow_unicode=True))
 
 
 RULES_HEADER = """\

@@ -10,6 +10,7 @@ import yaml
 
 from agent.capture.catalog import LATENCY_BUCKETS, TTFT_BUCKETS
 from agent.exporters import alerts as pack
+from agent.exporters.dashboards import DASHBOARDS, SLO
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "dashboards" / "alerts"
@@ -105,8 +106,12 @@ def test_burn_rate_alerts_follow_the_workbook_windows_and_rates() -> None:
     assert slow == "campwatch:proxy_ttft_bad:ratio_rate6h > 0.06 and campwatch:proxy_ttft_bad:ratio_rate30m > 0.06"
 
 
-def test_every_recording_rule_an_expression_reads_is_defined() -> None:
+def test_every_recording_rule_an_alert_or_a_panel_reads_is_defined_and_every_one_is_read() -> None:
     defined = {r.name for r in pack.records()}
-    used = {m for g in pack.GROUPS for r in g.rules for m in re.findall(r"\bcampwatch:[a-z0-9_:]+", r.expr)}
+    exprs = [r.expr for g in pack.GROUPS for r in g.rules]
+    exprs += [q.expr for d in DASHBOARDS for p in d.panels for q in p.queries]
+    used = {m for expr in exprs for m in re.findall(r"\bcampwatch:[a-z0-9_:]+", expr)}
     assert used - defined == set()
     assert defined - used == set(), "a recording rule nothing reads"
+    slo_panels = {q.expr for p in SLO.panels for q in p.queries}
+    assert "campwatch:proxy_ttft_bad:ratio_rate5m{host=~\"$host\"}" in slo_panels
