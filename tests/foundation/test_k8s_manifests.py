@@ -135,9 +135,9 @@ def _validate(paths: list[Path], version: str) -> subprocess.CompletedProcess[st
 def test_every_built_object_passes_kubernetes_validate_strict(tmp_path: Path, version: str) -> None:
     # 1.34 is the first release with resource.k8s.io/v1 (DRA) generally available.
     paths = []
-    for overlay in OVERLAYS:
-        docs = [d for d in build(K8S / "overlays" / overlay) if d["kind"] not in CRD_KINDS]
-        path = tmp_path / f"{overlay}.yaml"
+    for folder in (K8S / "base", *(K8S / "overlays" / o for o in OVERLAYS)):
+        docs = [d for d in build(folder) if d["kind"] not in CRD_KINDS]
+        path = tmp_path / f"{folder.name}.yaml"
         path.write_text(yaml.safe_dump_all(docs))
         paths.append(path)
     result = _validate(paths, version)
