@@ -131,6 +131,9 @@ BURN_RATES: tuple[tuple[str, str, str, float, Severity], ...] = (
 )
 """(suffix, long window, short window, burn rate, severity): the SRE workbook's two paging pairs;
 14.4x spends 2 % of a 30-day budget in an hour, 6x spends 5 % in six hours."""
+SLO_MIN_EVENTS = 20
+"""Requests the long window must hold before a burn-rate alert may page: at a few requests an hour
+one slow answer is already a 14.4x burn, which is noise, not an outage."""
 
 
 def _le(threshold: str) -> str:
@@ -154,7 +157,9 @@ def slo_alerts(slo: Slo) -> tuple[Alert, ...]:
         threshold = round(rate * slo.budget, 6)
         out.append(Alert(
             f"Campwatch{name}Budget{suffix}",
-            f"{slo.ratio(long)} > {threshold} and {slo.ratio(short)} > {threshold}",
+            f"{slo.ratio(long)} > {threshold} and {slo.ratio(short)} > {threshold}\n"
+            f"and on ({slo.labels}) sum by ({slo.labels}) (increase({slo.histogram}_count[{long}])) "
+            f">= {SLO_MIN_EVENTS}",
             severity,
             f"{slo.title.capitalize()} SLO of {{{{ $labels.model }}}} on {{{{ $labels.host }}}} is burning its "
             f"error budget {rate:g}x too fast",

@@ -102,8 +102,12 @@ def test_burn_rate_alerts_follow_the_workbook_windows_and_rates() -> None:
     alerts = {a.name: a for a in pack.alerts()}
     fast = alerts["CampwatchProxyTtftBudgetFastBurn"].expr
     slow = alerts["CampwatchProxyTtftBudgetSlowBurn"].expr
-    assert fast == "campwatch:proxy_ttft_bad:ratio_rate1h > 0.144 and campwatch:proxy_ttft_bad:ratio_rate5m > 0.144"
-    assert slow == "campwatch:proxy_ttft_bad:ratio_rate6h > 0.06 and campwatch:proxy_ttft_bad:ratio_rate30m > 0.06"
+    assert fast.splitlines() == [
+        "campwatch:proxy_ttft_bad:ratio_rate1h > 0.144 and campwatch:proxy_ttft_bad:ratio_rate5m > 0.144",
+        "and on (host, model) sum by (host, model) (increase(campwatch_proxy_ttft_seconds_count[1h])) >= 20"]
+    assert slow.splitlines() == [
+        "campwatch:proxy_ttft_bad:ratio_rate6h > 0.06 and campwatch:proxy_ttft_bad:ratio_rate30m > 0.06",
+        "and on (host, model) sum by (host, model) (increase(campwatch_proxy_ttft_seconds_count[6h])) >= 20"]
 
 
 def test_every_recording_rule_an_alert_or_a_panel_reads_is_defined_and_every_one_is_read() -> None:
