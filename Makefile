@@ -34,6 +34,7 @@ soak: $(STAMP)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m agent.exporters.dashboards dashboards/
+	$(BIN)/python -m agent.exporters.alerts .
 
 clean:
 	rm -rf var tests/.build .pytest_cache .ruff_cache .mypy_cache

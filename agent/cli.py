@@ -88,7 +88,7 @@ def main() -> None:
 @click.option("--db", "db", help="SQLAlchemy URL, e.g. sqlite:///campwatch.db or postgresql://host/db.")
 @click.option("--engine-url", "engine_urls", multiple=True, help="/metrics URL of a model server (repeatable).")
 @click.option("--metrics-host", help="Address to serve campwatch's /metrics on (default 127.0.0.1).")
-@click.option("--metrics-port", type=int, help="Port to serve /metrics on (default 9400).")
+@click.option("--metrics-port", type=int, help="Port to serve /metrics on (default 18400).")
 @click.option("--gpu-interval", type=float, help="Seconds between GPU readings (default 1).")
 @click.option("--engine-interval", type=float, help="Seconds between engine scrapes (default 5).")
 @click.option("--proxy-listen", help="HOST:PORT for the OpenAI-compatible capture proxy.")
@@ -238,7 +238,7 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Replay the trace's arrivals this many times faster.")
 @click.option("--db", "db_url", help="SQLAlchemy URL (default: sqlite under ./var/demo/).")
-@click.option("--metrics-port", type=int, default=9400, show_default=True,
+@click.option("--metrics-port", type=int, default=18400, show_default=True,
               help="Port for campwatch's /metrics (0 picks a free one).")
 @click.option("--gpu-hourly-usd", type=float, default=2.50, show_default=True,
               help="Price of one simulated GPU-hour for the verdict.")

@@ -91,7 +91,7 @@ class EngineSettings(_Section):
 
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(9400, ge=0, le=65535)
+    port: int = Field(18400, ge=0, le=65535)
     enabled: bool = True
 
 

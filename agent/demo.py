@@ -39,7 +39,7 @@ class DemoOptions:
     duration_s: float = 60.0
     speed: float = 1.0
     db_url: str | None = None
-    metrics_port: int = 9400
+    metrics_port: int = 18400
     gpu_hourly_usd: float = 2.50
     live: bool = True
     engine_interval_s: float = 2.0

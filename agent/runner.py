@@ -40,7 +40,7 @@ class Runner:
     telemetry: Telemetry
     registry: CollectorRegistry
     metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = 9400
+    metrics_port: int | None = 18400
     periodic: Sequence[tuple[str, float, Periodic]] = field(default_factory=list)
     services: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[None]]]] = field(
         default_factory=list)

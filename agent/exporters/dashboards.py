@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.exporters.alerts import SLOS, Slo
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -104,7 +106,31 @@ COST = Dashboard("campwatch-cost", "campwatch / cost and verdict",
     Panel("Collectors up", (Query("campwatch_collector_up", "{{collector}}"),), "none", "stat"),
 ))
 
-DASHBOARDS: tuple[Dashboard, ...] = (GPU, ENGINE, COST)
+def _slo_panels(slo: Slo) -> tuple[Panel, ...]:
+    title = slo.title.capitalize()
+    return (
+        Panel(f"{title} SLO: share of requests over {slo.threshold_le}s",
+              tuple(Query(f"{slo.ratio(w)}{{{H}}}", f"{w} {{{{model}}}} {{{{route}}}}") for w in ("5m", "1h")),
+              "percentunit",
+              description=f"Objective: {slo.objective:.0%} of requests at or under {slo.threshold_le}s, "
+                          "from the proxy's histogram (recording rules in dashboards/alerts)."),
+        Panel(f"{title}: error-budget burn rate (1h)",
+              (Query(f"{slo.ratio('1h')}{{{H}}} / {slo.budget}", "{{model}} {{route}}"),), "none",
+              description="1 spends the 30-day budget in exactly 30 days; the alerts page at 14.4 (1h and "
+                          "5m) and at 6 (6h and 30m)."),
+    )
+
+
+SLO = Dashboard("campwatch-slo", "campwatch / SLOs",
+                "Client-side latency SLOs and proxy errors, from the recording rules the alerts use.", (
+    *(panel for slo in SLOS for panel in _slo_panels(slo)),
+    Panel("Proxy requests/s by status (recorded)",
+          (Query(f"sum by (status) (campwatch:proxy_requests:rate5m{{{H}}})", "{{status}}"),), "reqps"),
+    Panel("Proxy 5xx share", (Query(f"campwatch:proxy_5xx:ratio_rate5m{{{H}}}", "{{model}} {{route}}"),),
+          "percentunit", sparse=True),
+))
+
+DASHBOARDS: tuple[Dashboard, ...] = (GPU, ENGINE, COST, SLO)
 
 _METRIC = re.compile(r"\b(campwatch_[a-z0-9_]+)")
 

@@ -18,7 +18,7 @@ def test_defaults_resolve_without_any_file() -> None:
     settings = load_settings(environ={})
     assert settings.gpu.interval_s == 1.0
     assert settings.engine.interval_s == 5.0
-    assert settings.metrics.port == 9400
+    assert settings.metrics.port == 18400
     assert settings.store.url.get_secret_value().startswith("sqlite:///")
 
 
