@@ -60,6 +60,9 @@ class GpuSettings(_Section):
     """Per GPU, the processes using the most memory that get their own series; 0 turns them off."""
     proc_root: str = "/proc"
     """Where to read process names and container ids; the host's /proc when running in a container."""
+    devices: tuple[str, ...] = ()
+    """GPUs to read (and cost): indices, GPU-... UUIDs or MIG-... UUIDs; empty means the devices in
+    NVIDIA_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES, else every GPU NVML shows."""
 
 
 class EngineSettings(_Section):
