@@ -52,7 +52,7 @@ def test_indices_the_container_runtime_already_applied_are_the_gpus_nvml_shows(g
 
 @pytest.mark.parametrize("word", ["none", "void", "NONE"])
 def test_none_and_void_read_no_gpu_and_say_so(gpu_run: GpuRun, word: str) -> None:
-    with pytest.raises(NvmlUnavailable, match=f"no GPU is in scope: none \\(NVIDIA_VISIBLE_DEVICES\\)"):
+    with pytest.raises(NvmlUnavailable, match="no GPU is in scope: none \\(NVIDIA_VISIBLE_DEVICES\\)"):
         gpu_run.collector("h100_8gpu", environ={"NVIDIA_VISIBLE_DEVICES": word})
 
 
