@@ -106,3 +106,44 @@ def otel_name(spec: MetricSpec) -> OtelName:
         return known
     name, unit = derived_name(spec.name)
     return OtelName(name, unit)
+
+
+def render_table() -> str:
+    """docs/otlp.md's table of every family (`python -m agent.exporters.otel_names docs/otlp.md`)."""
+    from agent.exporters.catalog import ALL_METRICS
+
+    rows = ["| Prometheus family | OTLP name | unit | OTLP instrument | attributes added / renamed |",
+            "|---|---|---|---|---|"]
+    for spec in ALL_METRICS:
+        target = otel_name(spec)
+        instrument = target.instrument or spec.kind
+        extra = [f"`{k}={v}`" for k, v in target.attributes] + [f"`{a}`→`{b}`" for a, b in target.renames]
+        rows.append(f"| `{spec.name}` | `{target.name}` | `{target.unit}` | {instrument} | {', '.join(extra)} |")
+    return "\n".join(rows) + "\n"
+
+
+DOC_HEAD = """# OTLP export
+
+`otlp.endpoint` (e.g. `http://collector:4318/v1/metrics`) turns on OTLP/HTTP (protobuf) export of
+every family `/metrics` shows, read from the same snapshot every `otlp.interval_s` (60 s): gauges,
+cumulative sums, and the proxy's histograms as OTLP histograms with explicit bounds. Resource
+attributes: `service.name=campwatch`, `service.version`, `host.name` (the `host` setting), and
+`k8s.pod.name`, `k8s.namespace.name`, `k8s.node.name` from `POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`
+when set (Kubernetes downward API); `OTEL_RESOURCE_ATTRIBUTES` adds more. Data points keep the
+Prometheus labels as attributes (`host` included), renamed where a semantic convention names them.
+
+Names follow the OpenTelemetry semantic conventions where one exists with the same meaning and
+instrument (`hw.*` for GPUs, `gen_ai.server.*` for serving latencies; those conventions are at
+status Development and may still change), and `campwatch.<area>.<rest>` otherwise, with base-unit
+suffixes moved into the UCUM unit. The mapping is data in `agent/exporters/otel_names.py`; this
+table is generated from it (`python -m agent.exporters.otel_names docs/otlp.md`) and a test keeps
+it current.
+
+"""
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    Path(sys.argv[1] if len(sys.argv) > 1 else "docs/otlp.md").write_text(DOC_HEAD + render_table())

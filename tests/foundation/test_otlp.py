@@ -217,3 +217,12 @@ async def test_every_catalog_family_arrives_over_otlp_with_proxy_traffic_and_his
                if "le" not in s.labels and s.labels["model"] == DEFAULT_MODEL}
     assert latency["campwatch_proxy_latency_seconds_count"] == 3.0
     assert latency["campwatch_proxy_latency_seconds_sum"] == served.sum
+
+
+def test_the_otlp_name_table_in_the_docs_is_current() -> None:
+    from pathlib import Path
+
+    from agent.exporters.otel_names import DOC_HEAD, render_table
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "otlp.md"
+    assert doc.read_text() == DOC_HEAD + render_table(), "run: python -m agent.exporters.otel_names docs/otlp.md"

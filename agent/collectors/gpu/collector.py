@@ -509,7 +509,9 @@ def build_gpu_collector(
         driver.close()
         raise NvmlUnavailable("NVML works but sees no GPU (in a container, check --gpus / "
                               "NVIDIA_VISIBLE_DEVICES). GPU collection is off.")
-    request = requested_devices(settings.devices, os.environ if environ is None else environ)
+    if environ is None:  # a simulated GPU is none of the devices the container runtime names
+        environ = {} if driver.simulated else os.environ
+    request = requested_devices(settings.devices, environ)
     try:
         scope = select(request, devices, driver.mig_devices)
     except ConfigError:
