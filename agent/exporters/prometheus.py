@@ -68,8 +68,8 @@ def _add_histogram(family: Metric, name: str, point: Point) -> None:
 
 
 def build_registry(snapshot: Snapshot) -> CollectorRegistry:
-    # *_created series double the proxy's histogram and counter series for nothing a dashboard uses
-    # (vLLM turns them off too); the switch is process-wide, which suits a sidecar.
+    # Every family is rendered from the snapshot (no prometheus_client instruments of our own), so
+    # no *_created series appear; the process-wide switch keeps it so for anything else registered.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
