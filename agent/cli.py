@@ -42,9 +42,10 @@ def _exits(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+def _logging(level: str, log_format: str = "text") -> None:
+    from agent.logs import log_handler
+
+    logging.basicConfig(level=level, handlers=[log_handler(log_format, sys.stderr)])
 
 
 def parse_duration(text: str) -> timedelta:
@@ -63,8 +64,17 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=value * units[unit])
 
 
+FLAGS: dict[str, str] = {
+    "store.url": "--db", "engine.urls": "--engine-url", "metrics.host": "--metrics-host",
+    "metrics.port": "--metrics-port", "gpu.interval_s": "--gpu-interval", "engine.interval_s": "--engine-interval",
+    "proxy.listen": "--proxy-listen", "proxy.upstream": "--proxy-upstream", "host": "--host",
+    "gpu.enabled": "--no-gpu", "log_level": "--log-level", "log_format": "--log-format",
+}
+"""Settings key -> the flag that sets it, so a bad flag value is reported as that flag's."""
+
+
 def _settings(config: str | None, overrides: dict[str, Any]) -> Settings:
-    return load_settings(config, overrides=overrides)
+    return load_settings(config, overrides=overrides, flags=FLAGS)
 
 
 def _put(tree: dict[str, Any], path: str, value: Any) -> None:
@@ -95,10 +105,15 @@ def main() -> None:
 @click.option("--proxy-upstream", help="Model server base URL the proxy forwards to.")
 @click.option("--host", "host_name", help="Host label on every row (default: the hostname).")
 @click.option("--no-gpu", is_flag=True, help="Do not collect GPU telemetry.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Log level (default INFO; also log_level / CAMPWATCH_LOG_LEVEL).")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="text, or json: one JSON object per line (default text; also log_format / CAMPWATCH_LOG_FORMAT).")
 @_exits
 def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metrics_host: str | None,
         metrics_port: int | None, gpu_interval: float | None, engine_interval: float | None,
-        proxy_listen: str | None, proxy_upstream: str | None, host_name: str | None, no_gpu: bool) -> None:
+        proxy_listen: str | None, proxy_upstream: str | None, host_name: str | None, no_gpu: bool,
+        log_level: str | None, log_format: str | None) -> None:
     """Run the sidecar until SIGTERM or Ctrl-C."""
     from agent.wiring import build_runner
 
@@ -114,8 +129,13 @@ def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metric
     _put(overrides, "host", host_name)
     if no_gpu:
         _put(overrides, "gpu.enabled", False)
+    _put(overrides, "log_level", log_level.upper() if log_level else None)
+    _put(overrides, "log_format", log_format)
     settings = _settings(config, overrides)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
+    from agent.logs import log_startup
+
+    log_startup(settings, config)
 
     async def go() -> None:
         parts = build_runner(settings)
@@ -135,6 +155,31 @@ def check_config(file: str) -> None:
     settings = load_settings(file)
     resolve_baselines(settings.cost)  # unknown API models or a bad price file fail here, not at run time
     console.print_json(json.dumps(masked(settings)))
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration reference."""
+
+
+@config_group.command("keys")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def config_keys(as_json: bool) -> None:
+    """Every configuration key with its type, default, environment variable and meaning."""
+    import dataclasses
+
+    from rich.table import Table
+
+    from agent.config_keys import setting_keys
+
+    keys = setting_keys()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(k) for k in keys], indent=2))
+        return
+    table = Table("key", "type", "default", "environment variable", "meaning", show_lines=False)
+    for k in keys:
+        table.add_row(k.key, k.type, k.default, k.env, k.description)
+    console.print(table)
 
 
 @main.group()

@@ -6,17 +6,28 @@ Every problem is reported at once with its key path (ConfigError)."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import socket
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 
 from agent.errors import ConfigError, Problem
@@ -26,7 +37,8 @@ DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "campwatch" / "campwatch.db
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # attribute docstrings become field descriptions, which `campwatch config keys` prints
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class StoreSettings(_Section):
@@ -41,6 +53,9 @@ class StoreSettings(_Section):
     @classmethod
     def _url_parses(cls, value: SecretStr) -> SecretStr:
         raw = value.get_secret_value()
+        if raw.startswith(("postgres://", "postgres+")):  # Heroku's and libpq's spelling; SQLAlchemy 1.4+ dropped it
+            raw = "postgresql" + raw.removeprefix("postgres")
+            value = SecretStr(raw)
         try:
             url = make_url(raw)
         except Exception as exc:
@@ -60,23 +75,28 @@ class GpuSettings(_Section):
     """Per GPU, the processes using the most memory that get their own series; 0 turns them off."""
     proc_root: str = "/proc"
     """Where to read process names and container ids; the host's /proc when running in a container."""
+    devices: tuple[str, ...] = ()
+    """GPUs to read (and cost): indices, GPU-... UUIDs or MIG-... UUIDs; empty means the devices in
+    NVIDIA_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES, else every GPU NVML shows."""
+
+
+def _metrics_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http(s):// URL of a /metrics endpoint")
+    return url
+
+
+MetricsUrl = Annotated[str, AfterValidator(_metrics_url)]
+"""Validated one by one, so every bad URL of a list is reported with its position."""
 
 
 class EngineSettings(_Section):
-    urls: tuple[str, ...] = ()
+    urls: tuple[MetricsUrl, ...] = ()
     """/metrics URLs of the model servers (vLLM, SGLang, TGI)."""
     interval_s: float = Field(5.0, gt=0, le=3600)
     timeout_s: float | None = Field(None, gt=0)
     """Scrape timeout; default 80 % of the interval, and always shorter than it."""
     windows: tuple[str, ...] = ("1m", "5m")
-
-    @field_validator("urls")
-    @classmethod
-    def _http_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"expected http(s):// URLs of /metrics endpoints, got {url!r}")
-        return urls
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> EngineSettings:
@@ -104,16 +124,26 @@ class ProxySettings(_Section):
     connect_timeout_s: float = Field(5.0, gt=0)
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, listen: str) -> str:
+        if listen:
+            host, sep, port = listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+                raise ValueError("expected HOST:PORT")
+        return listen
+
+    @field_validator("upstream")
+    @classmethod
+    def _base_url(cls, upstream: str) -> str:
+        if upstream and not upstream.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s):// base URL")
+        return upstream
+
     @model_validator(mode="after")
     def _both_or_neither(self) -> ProxySettings:
         if bool(self.listen) != bool(self.upstream):
             raise ValueError("listen and upstream go together: set both to enable the proxy, or neither")
-        if self.listen:
-            host, sep, port = self.listen.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-                raise ValueError(f"listen: expected HOST:PORT, got {self.listen!r}")
-        if self.upstream and not self.upstream.startswith(("http://", "https://")):
-            raise ValueError(f"upstream: expected an http(s):// base URL, got {self.upstream!r}")
         return self
 
 
@@ -239,6 +269,8 @@ class OtlpSettings(_Section):
 class Settings(_Section):
     host: str = Field(default_factory=socket.gethostname)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """text: one readable line per record; json: one JSON object per line (ts, level, logger, message)."""
     store: StoreSettings = StoreSettings()
     gpu: GpuSettings = GpuSettings()
     engine: EngineSettings = EngineSettings()
@@ -257,21 +289,49 @@ class Settings(_Section):
         return value
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+Origins = dict[tuple[str | int, ...], str]
+"""Key path -> where its value came from: "FILE:LINE", an environment variable, or a flag."""
+
+
+def _env_overrides(environ: Mapping[str, str], origins: Origins | None = None) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
         path = [part.lower() for part in key[len(ENV_PREFIX):].split("__") if part]
+        if not path:
+            continue
         try:
             value: Any = json.loads(raw)
         except ValueError:
             value = raw
         node = tree
         for part in path[:-1]:
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # CAMPWATCH_GPU=1 and CAMPWATCH_GPU__X=2: the section wins
+                child = node[part] = {}
+            node = child
         node[path[-1]] = value
+        if origins is not None:
+            _claim(origins, tuple(path), key)
     return tree
+
+
+def _claim(origins: Origins, path: tuple[str | int, ...], origin: str) -> None:
+    """`path` now comes from `origin`; what a lower layer set beneath it no longer counts."""
+    for known in [k for k in origins if len(k) > len(path) and k[:len(path)] == path]:
+        del origins[known]
+    origins[path] = origin
+
+
+def _claim_tree(origins: Origins, tree: Mapping[str, Any], origin: Any, prefix: tuple[str, ...] = ()) -> None:
+    """Every leaf of `tree` comes from `origin` (a string, or a callable of the dotted key)."""
+    for key, value in tree.items():
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and value:
+            _claim_tree(origins, value, origin, path)
+        else:
+            _claim(origins, path, origin if isinstance(origin, str) else origin(".".join(path)))
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,13 +344,52 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+_TABLE = re.compile(r"^\s*\[(\[)?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _dotted(text: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text))
+
+
+def _file_origins(path: Path, text: str) -> Origins:
+    """Where each key of a TOML file is set, as FILE:LINE (tables of arrays counted: [[cost.baselines]]
+    twice gives cost.baselines[0] and [1]). A best-effort line scan: a key it misses falls back to
+    the file name."""
+    origins: Origins = {}
+    table: tuple[str | int, ...] = ()
+    arrays: dict[tuple[str, ...], int] = {}
+    in_multiline = False
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if in_multiline:
+            if line.count('"""') % 2 == 1 or line.count("\'\'\'") % 2 == 1:
+                in_multiline = False
+            continue
+        header = _TABLE.match(line)
+        if header:
+            names = _dotted(header.group(2))
+            if header.group(1):  # [[array]]
+                index = arrays[names] = arrays.get(names, -1) + 1
+                table = (*names, index)
+            else:
+                table = names
+            origins[table] = f"{path}:{lineno}"
+            continue
+        key = _KEY.match(line)
+        if key:
+            origins[(*table, *_dotted(key.group(1)))] = f"{path}:{lineno}"
+            if line.count('"""') == 1 or line.count("\'\'\'") == 1:
+                in_multiline = True
+    return origins
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [Problem(str(path), f"cannot read the file: {exc.strerror}")]) from None
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [Problem(str(path), f"expected TOML: {exc}")]) from None
 
@@ -299,32 +398,118 @@ def load_settings(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Resolve settings. `overrides` (from CLI flags) is a nested dict like {"store": {"url": ...}}."""
+    """Resolve settings. `overrides` (from CLI flags) is a nested dict like {"store": {"url": ...}};
+    `flags` names the flag each dotted key came from ({"store.url": "--db"}), for error messages.
+
+    A ConfigError lists every problem at once, each with the key path and where its value came
+    from (file:line, CAMPWATCH_* variable or flag; "default" for a built-in value)."""
     env = os.environ if environ is None else environ
     if path is None and env.get(ENV_PREFIX + "CONFIG"):
         path = env[ENV_PREFIX + "CONFIG"]
-    data: dict[str, Any] = _read_file(Path(path)) if path else {}
-    data = _merge(data, _env_overrides(env))
-    data = _merge(data, overrides or {})
-    source = str(path) if path else "defaults + environment"
+    origins: Origins = {}
+    layers: list[str] = []
+    data: dict[str, Any] = {}
+    if path:
+        data, text = _read_file(Path(path))
+        origins.update(_file_origins(Path(path), text))
+        _fill_file_origins(origins, data, str(path))
+        layers.append(str(path))
+    env_tree = _env_overrides(env, origins)
+    if env_tree:
+        layers.append("environment")
+    data = _merge(data, env_tree)
+    if overrides:
+        names = flags or {}
+        _claim_tree(origins, overrides, lambda dotted: names.get(dotted, "command line"))
+        layers.append("command line")
+        data = _merge(data, overrides)
+    source = " + ".join(layers) or "defaults"
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         problems = [
-            Problem(".".join(str(p) for p in err["loc"]) or "(top level)", _describe(err))
+            Problem(_where(err["loc"]), _describe(err), origin_of(origins, tuple(err["loc"])))
             for err in exc.errors()
         ]
         raise ConfigError(source, problems) from None
 
 
+def _fill_file_origins(origins: Origins, data: Mapping[str, Any], fallback: str,
+                       prefix: tuple[str | int, ...] = ()) -> None:
+    """Keys the line scan missed (inline tables, odd quoting) still name the file."""
+    for key, value in data.items():
+        path = (*prefix, key)
+        if path not in origins and not any(k[:len(path)] == path for k in origins):
+            origins[path] = fallback
+        if isinstance(value, Mapping):
+            _fill_file_origins(origins, value, fallback, path)
+
+
+def origin_of(origins: Origins, loc: tuple[str | int, ...]) -> str:
+    """Where the value at `loc` came from: the nearest enclosing key with a known origin; for a
+    section-wide check, the origins of the keys set beneath it; else "default"."""
+    beneath = sorted({f"{_where(k)} from {v}" for k, v in origins.items() if len(k) > len(loc) and k[:len(loc)] == loc})
+    if beneath:  # a check over a whole section: its values came from there (a table header set none)
+        return "; ".join(beneath)
+    for end in range(len(loc), 0, -1):
+        found = origins.get(loc[:end])
+        if found is not None:
+            return found
+    return "default"
+
+
+def _where(loc: Sequence[str | int]) -> str:
+    """("engine", "urls", 1) -> engine.urls[1]"""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
 def _describe(err: Mapping[str, Any]) -> str:
     message = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see `campwatch check-config --help`)"
-    if "input" in err and err["type"] not in {"missing"}:
+        loc = tuple(err["loc"])
+        near = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return f"unknown key ({hint}`campwatch config keys` lists every key)"
+    if "input" in err and err["type"] not in {"missing"} and "got " not in message \
+            and not isinstance(err["input"], Mapping):
+        # shown once: not when the validator's message already says what it got, nor a whole section
         return f"{message} (got {err['input']!r})"
     return message
+
+
+def known_keys(loc: Sequence[str | int]) -> list[str]:
+    """The keys the settings model accepts at `loc` (a section path), for did-you-mean hints."""
+    model: Any = Settings
+    keyed = False  # the next part is a key of a dict of sections (cost.pools.<host>)
+    for part in loc:
+        if isinstance(part, int) or keyed:
+            keyed = False
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return []
+        model = _section_type(info.annotation)
+        if model is None:
+            return []
+        keyed = getattr(info.annotation, "__origin__", None) is dict
+    return list(model.model_fields)
+
+
+def _section_type(annotation: Any) -> Any:
+    """The settings model inside an annotation (Section, tuple[Section, ...], dict[str, Section])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _section_type(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def masked(settings: Settings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
     CampwatchError
     ├── ConfigError            a setting is missing or malformed (carries every problem found)
+    │   └── BaselineError      an API baseline has no price (also a CostError): exit 2 like any bad setting
     ├── FieldSpecError         a declarative data file (GPU fields, metric map, price file) is malformed
     ├── CollectorError         one collection attempt failed; the runner isolates it
     │   ├── NvmlUnavailable    no NVML library or driver: GPU collection is off, the rest runs
@@ -28,13 +29,15 @@ class CampwatchError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One validation problem: where it is (a key path or file:line) and what was expected."""
+    """One validation problem: where it is (a key path or file:line), what was expected, and where
+    the value came from (`origin`: FILE:LINE, a CAMPWATCH_* variable, a flag, or "default")."""
 
     where: str
     message: str
+    origin: str = ""
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return f"{self.where} ({self.origin}): {self.message}" if self.origin else f"{self.where}: {self.message}"
 
 
 class ConfigError(CampwatchError):
@@ -82,3 +85,8 @@ class StoreError(CampwatchError):
 
 class CostError(CampwatchError):
     pass
+
+
+class BaselineError(ConfigError, CostError):
+    """Configured API baselines that cannot be priced: a configuration problem (exit 2) that cost
+    code may still catch as a CostError."""

@@ -49,6 +49,10 @@ class Runner:
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _failing: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        # the agent's own figures are read at export time, by every exporter (Prometheus and OTLP)
+        self.snapshot.attach("agent", self.telemetry.points)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -106,7 +110,6 @@ class Runner:
                 log.warning("%s failed: %s", name, exc, exc_info=not isinstance(exc, CampwatchError))
 
     async def _metrics(self, _request: web.Request) -> web.Response:
-        self.snapshot.replace("agent", self.telemetry.points())
         body = await asyncio.to_thread(generate_latest, self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

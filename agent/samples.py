@@ -22,13 +22,6 @@ def labels(**pairs: object) -> Labels:
     return tuple(sorted((k, str(v)) for k, v in pairs.items()))
 
 
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One exported value: a metric family name from the catalog, its labels and value."""
-
-    name: str
-    value: float
-    labels: Labels = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +46,26 @@ class HistogramSnapshot:
     buckets: tuple[tuple[float, float], ...]
     sum: float
     count: float
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One exported value: a metric family name from the catalog, its labels and value.
+
+    A point of a histogram family carries the whole histogram in `histogram` (cumulative buckets,
+    sum, count) and its count as `value`; both exporters render it from there."""
+
+    name: str
+    value: float
+    labels: Labels = ()
+    histogram: HistogramSnapshot | None = None
+
+
+def with_label(labels_: Labels, key: str, value: str) -> Labels:
+    """`labels_` with `key` added in canonical order (unchanged when `key` is already there)."""
+    if any(k == key for k, _ in labels_):
+        return labels_
+    return tuple(sorted((*labels_, (key, value))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     except StoreError as exc:
         log.error("%s; rows are queued and migration is retried", exc)
     telemetry = Telemetry(settings.host)
-    snapshot = Snapshot()
+    snapshot = Snapshot(settings.host)
     registry = build_registry(snapshot)
     writer = StoreWriter(engine, telemetry, flush_interval_s=settings.store.flush_interval_s,
                          queue_max_rows=settings.store.queue_max_rows)
@@ -100,14 +100,13 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     periodic += _drift_job(settings, engine, snapshot, telemetry)
     services: list[tuple[str, Any, Any]] = []
     if settings.otlp.endpoint:
-        periodic_otlp, service = _otlp(settings, snapshot, telemetry)
-        periodic.append(periodic_otlp)
-        services.append(service)
+        services.append(_otlp(settings, snapshot))
     proxy = None
     if settings.proxy.listen:
         from agent.capture.proxy import ProxyServer
 
-        proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, registry, simulated=simulated)
+        proxy = ProxyServer(settings.proxy, settings.capture, settings.host, writer, simulated=simulated)
+        snapshot.attach("proxy", proxy.points)
         services.append(("proxy", proxy.start, proxy.stop))
     runner = Runner(
         host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
@@ -160,22 +159,17 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     return [("drift", settings.drift.interval_s, drift)]
 
 
-def _otlp(settings: Settings, snapshot: Snapshot,
-          telemetry: Telemetry) -> tuple[tuple[str, float, Any], tuple[str, Any, Any]]:
-    """OTLP export reads the same snapshot; the agent's own points are refreshed for it every 5 s
-    (Prometheus scrapes refresh them on demand)."""
+def _otlp(settings: Settings, snapshot: Snapshot) -> tuple[str, Any, Any]:
+    """OTLP export reads the same snapshot (live sources included) on its own interval."""
     from agent.exporters.otlp import OtlpExport
 
     otlp = OtlpExport(snapshot, settings.host, endpoint=settings.otlp.endpoint, interval_s=settings.otlp.interval_s,
                       headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()})
 
-    async def refresh_agent_points() -> None:
-        snapshot.replace("agent", telemetry.points())
-
-    async def no_start() -> None:
-        return None
+    async def otlp_start() -> None:
+        otlp.start()
 
     async def otlp_stop() -> None:
         await asyncio.to_thread(otlp.shutdown)
 
-    return ("agent-telemetry", 5.0, refresh_agent_points), ("otlp", no_start, otlp_stop)
+    return ("otlp", otlp_start, otlp_stop)

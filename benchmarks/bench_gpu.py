@@ -65,7 +65,7 @@ def _measure(run: Callable[[], object], cycles: int, repeats: int) -> list[float
 def bench_nvml(fake: FakeNvml, scenario: Path | str, cycles: int, repeats: int) -> tuple[list[float], float, int]:
     fake.load(scenario)
     clock = StepClock()
-    collector = build_gpu_collector(GpuSettings(proc_root="/nonexistent"), "bench", clock=clock)
+    collector = build_gpu_collector(GpuSettings(proc_root="/nonexistent"), "bench", clock=clock, environ={})
     gpus = len(collector.devices)
 
     def cycle() -> None:

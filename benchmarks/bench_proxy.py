@@ -110,15 +110,13 @@ class _DiscardingSink:
 
 
 async def _campwatch(args: argparse.Namespace) -> Any:
-    from prometheus_client import CollectorRegistry
     from pydantic import SecretStr
 
     from agent.capture.proxy import ProxyServer
     from agent.config import CaptureSettings, ProxySettings
 
     proxy = ProxyServer(ProxySettings(listen="127.0.0.1:0", upstream=args.upstream),
-                        CaptureSettings(caller_salt=SecretStr("bench")), "bench", _DiscardingSink(),
-                        CollectorRegistry())
+                        CaptureSettings(caller_salt=SecretStr("bench")), "bench", _DiscardingSink())
     return proxy
 
 

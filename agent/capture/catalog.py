@@ -1,7 +1,7 @@
 """Exported request-capture (proxy) metric families.
 
-The proxy creates its prometheus_client instruments from these specs (agent.capture.instruments),
-so a family cannot be exported without being declared here."""
+The proxy's counters and histograms (agent.capture.instruments) publish points of these families
+only, through the snapshot; `host` is added there."""
 
 from __future__ import annotations
 
@@ -20,26 +20,26 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 PROXY_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_proxy_requests_total", "counter",
                "Requests forwarded by the proxy, by route, model and HTTP status returned to the client.",
-               ("route", "model", "status")),
+               ("host", "route", "model", "status")),
     MetricSpec("campwatch_proxy_ttft_seconds", "histogram",
                "Time from the request reaching the proxy to the first output chunk (streaming only).",
-               ("model",)),
+               ("host", "model")),
     MetricSpec("campwatch_proxy_latency_seconds", "histogram",
                "Time from the request reaching the proxy to the last byte sent to the client.",
-               ("route", "model")),
+               ("host", "route", "model")),
     MetricSpec("campwatch_proxy_tokens_total", "counter",
                "Tokens reported by the upstream's usage, by direction (prompt, completion, cached_prompt; "
                "cached_prompt is a part of prompt).",
-               ("direction",)),
-    MetricSpec("campwatch_proxy_requests_in_flight", "gauge", "Requests the proxy is forwarding now."),
+               ("host", "direction")),
+    MetricSpec("campwatch_proxy_requests_in_flight", "gauge", "Requests the proxy is forwarding now.", ("host",)),
     MetricSpec("campwatch_proxy_errors_total", "counter",
                "Requests that did not complete normally, by reason (upstream_unavailable, upstream_timeout, "
                "upstream_broken, client_disconnected, body_too_large).",
-               ("reason",)),
+               ("host", "reason")),
     MetricSpec("campwatch_proxy_record_errors_total", "counter",
                "Per-request records lost to a proxy-side failure (stage=build: computing the record; "
                "stage=sink: the store sink raised). Forwarding is not affected.",
-               ("stage",)),
+               ("host", "stage")),
     MetricSpec("campwatch_proxy_outputs_captured_total", "counter",
-               "Outputs kept (redacted) for drift investigation under capture.store_text."),
+               "Outputs kept (redacted) for drift investigation under capture.store_text.", ("host",)),
 )

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from prometheus_client import CollectorRegistry
 from yarl import URL
 
 from agent.capture.caller import CallerLabels, api_key, resolve_salt
@@ -37,7 +36,7 @@ from agent.capture.request_info import (
 from agent.capture.sse import SseSplitter
 from agent.config import CaptureSettings, ProxySettings
 from agent.errors import ConfigError, Problem
-from agent.samples import Row
+from agent.samples import Point, Row
 from agent.store.sink import RowSink
 
 log = logging.getLogger(__name__)
@@ -93,11 +92,12 @@ async def _write(response: web.StreamResponse, data: bytes) -> None:
 
 
 class ProxyServer:
-    """Serve the proxy on `proxy.listen` until `stop()`. Records go to `sink` (never awaited);
-    instruments are created on `registry`. `clock` gives record timestamps, `timer` durations."""
+    """Serve the proxy on `proxy.listen` until `stop()`. Records go to `sink` (never awaited); its
+    figures are read through `points()` (attach it to the snapshot). `clock` gives record timestamps,
+    `timer` durations."""
 
     def __init__(self, proxy: ProxySettings, capture: CaptureSettings, host: str, sink: RowSink,
-                 registry: CollectorRegistry, clock: Callable[[], datetime] = _utc_now, *,
+                 clock: Callable[[], datetime] = _utc_now, *,
                  timer: Callable[[], float] = time.perf_counter, simulated: bool = False) -> None:
         if not proxy.listen or not proxy.upstream:
             raise ConfigError("proxy", [Problem("proxy.listen / proxy.upstream",
@@ -113,7 +113,7 @@ class ProxyServer:
         self._clock = clock
         self._timer = timer
         self._simulated = simulated
-        self._inst = ProxyInstruments(registry)
+        self._inst = ProxyInstruments()
         self._callers = CallerLabels(resolve_salt(capture))
         self._id_prefix = secrets.token_hex(8)  # request ids: random per process, then a counter
         self._ids = itertools.count()
@@ -124,6 +124,10 @@ class ProxyServer:
         self._runner: web.ServerRunner | None = None
         self._stopping = False
         self.port: int | None = None
+
+    def points(self) -> list[Point]:
+        """The proxy's figures (PROXY_METRICS families) as of now; thread-safe."""
+        return self._inst.points()
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port (listen may ask for port 0)."""
@@ -399,7 +403,7 @@ class ProxyServer:
             captured = sample_output(record, text, capture=self._capture, rng=self._rng)
             if captured is not None:
                 rows.append(captured)
-                self._inst.captured.inc()
+                self._inst.output_captured()
         except Exception:
             log.exception("could not build the record of request %s", ex.request_id)
             self._inst.record_error("build")

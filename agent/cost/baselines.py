@@ -22,7 +22,7 @@ from genai_prices.types import ModelPrice, Tier, TieredPrices
 from agent.config import BaselineSettings, CostSettings
 from agent.cost import histograms as hist
 from agent.cost.pricefile import PriceEntry, load_price_file
-from agent.errors import CostError
+from agent.errors import BaselineError, CostError, Problem
 from agent.samples import HistogramSnapshot
 
 GENAI_PRICES_VERSION = version("genai-prices")
@@ -76,24 +76,25 @@ class Baseline:
 
 
 def resolve_baselines(settings: CostSettings) -> tuple[Baseline, ...]:
-    """Every configured baseline, resolved; one CostError naming every baseline that has no price."""
+    """Every configured baseline, resolved; one BaselineError (a ConfigError and a CostError) naming
+    every baseline that has no price."""
     entries = load_price_file(settings.price_file) if settings.price_file else {}
-    problems: list[str] = []
+    problems: list[Problem] = []
     resolved: list[Baseline] = []
     seen: set[str] = set()
     for i, config in enumerate(settings.baselines):
         name = f"{config.provider}/{config.model}"
         if name in seen:
-            problems.append(f"cost.baselines[{i}] {name}: listed twice")
+            problems.append(Problem(f"cost.baselines[{i}] {name}", "listed twice"))
             continue
         seen.add(name)
         entry = entries.get((config.provider.lower(), config.model.lower()))
         try:
             resolved.append(_from_entry(name, config, entry) if entry else _from_genai(name, config))
         except CostError as exc:
-            problems.append(f"cost.baselines[{i}] {exc}")
+            problems.append(Problem(f"cost.baselines[{i}] {name}", str(exc).removeprefix(f"{name}: ")))
     if problems:
-        raise CostError("cannot price the API baselines:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise BaselineError("cannot price the API baselines", problems)
     return tuple(resolved)
 
 

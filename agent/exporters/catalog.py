@@ -5,17 +5,29 @@ instead of a dashboard."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent.capture.catalog import PROXY_METRICS
 from agent.collectors.engine.catalog import ENGINE_METRICS
 from agent.collectors.gpu.catalog import GPU_METRICS
 from agent.cost.catalog import COST_METRICS
 from agent.drift.catalog import DRIFT_METRICS
 from agent.exporters.agent_catalog import AGENT_METRICS
+from agent.exporters.snapshot import HOST_LABEL
 from agent.exporters.spec import MetricSpec
 
-ALL_METRICS: tuple[MetricSpec, ...] = (
+
+def _with_host(spec: MetricSpec) -> MetricSpec:
+    """Every series carries `host` (the snapshot adds it to points without one), so every family
+    declares it, whether or not its area's catalog lists it."""
+    if HOST_LABEL in spec.labels:
+        return spec
+    return replace(spec, labels=(HOST_LABEL, *spec.labels))
+
+
+ALL_METRICS: tuple[MetricSpec, ...] = tuple(_with_host(spec) for spec in (
     AGENT_METRICS + GPU_METRICS + ENGINE_METRICS + PROXY_METRICS + COST_METRICS + DRIFT_METRICS
-)
+))
 
 CATALOG: dict[str, MetricSpec] = {spec.name: spec for spec in ALL_METRICS}
 

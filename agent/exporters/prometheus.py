@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 from prometheus_client import disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from agent.exporters.catalog import CATALOG
 from agent.exporters.snapshot import Snapshot
@@ -38,6 +39,8 @@ class SnapshotCollector(Collector):
             family: Metric
             if spec.kind == "counter":
                 family = CounterMetricFamily(name.removesuffix("_total"), spec.help)
+            elif spec.kind == "histogram":
+                family = HistogramMetricFamily(name, spec.help)
             else:
                 family = GaugeMetricFamily(name, spec.help)
             sample_name = name if spec.kind != "counter" else name.removesuffix("_total") + "_total"
@@ -46,13 +49,27 @@ class SnapshotCollector(Collector):
                 if point.labels in seen:  # two sources claiming one series: keep the first
                     continue
                 seen.add(point.labels)
-                family.add_sample(sample_name, dict(point.labels), point.value)
+                if point.histogram is not None:
+                    _add_histogram(family, name, point)
+                elif spec.kind != "histogram":
+                    family.add_sample(sample_name, dict(point.labels), point.value)
             yield family
 
 
+def _add_histogram(family: Metric, name: str, point: Point) -> None:
+    """The samples prometheus_client's own Histogram writes: _bucket per bound (+Inf last), _count, _sum."""
+    assert point.histogram is not None
+    base = dict(point.labels)
+    for bound, cumulative in point.histogram.buckets:
+        le = floatToGoString(bound)  # type: ignore[no-untyped-call]
+        family.add_sample(name + "_bucket", {**base, "le": le}, cumulative)
+    family.add_sample(name + "_count", base, point.histogram.count)
+    family.add_sample(name + "_sum", base, point.histogram.sum)
+
+
 def build_registry(snapshot: Snapshot) -> CollectorRegistry:
-    # *_created series double the proxy's histogram and counter series for nothing a dashboard uses
-    # (vLLM turns them off too); the switch is process-wide, which suits a sidecar.
+    # Every family is rendered from the snapshot (no prometheus_client instruments of our own), so
+    # no *_created series appear; the process-wide switch keeps it so for anything else registered.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))

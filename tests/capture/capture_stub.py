@@ -179,7 +179,7 @@ class RunningProxy:
     registry: CollectorRegistry
 
     def value(self, name: str, **labels: str) -> float:
-        got = self.registry.get_sample_value(name, labels)
+        got = self.registry.get_sample_value(name, {"host": "test-host", **labels})
         return 0.0 if got is None else got
 
 

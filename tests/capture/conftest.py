@@ -1,5 +1,5 @@
 """Fixtures for the proxy tests: the lead's simulated vLLM server, the stub upstream
-(capture_stub.py), a proxy factory wired to a MemorySink and its own registry, and a client."""
+(capture_stub.py), a proxy factory wired to a MemorySink and its own snapshot and registry, and a client."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 from capture_stub import ProxyFactory, RunningProxy, StubUpstream
-from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from agent.capture.proxy import ProxyServer
 from agent.config import CaptureSettings, ProxySettings
+from agent.exporters.prometheus import build_registry
+from agent.exporters.snapshot import Snapshot
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.store.sink import MemorySink
 
@@ -47,9 +48,11 @@ async def make_proxy() -> AsyncIterator[ProxyFactory]:
                       **proxy: Any) -> RunningProxy:
         settings = ProxySettings(listen="127.0.0.1:0", upstream=upstream, **proxy)
         capture_settings = CaptureSettings(caller_salt=SecretStr("test-salt"), **(capture or {}))
-        registry = CollectorRegistry(auto_describe=True)
         the_sink = sink if sink is not None else MemorySink()
-        server = ProxyServer(settings, capture_settings, "test-host", the_sink, registry)
+        server = ProxyServer(settings, capture_settings, "test-host", the_sink)
+        snapshot = Snapshot("test-host")
+        snapshot.attach("proxy", server.points)
+        registry = build_registry(snapshot)
         port = await server.start()
         started.append(server)
         return RunningProxy(server, f"http://127.0.0.1:{port}", the_sink, registry)

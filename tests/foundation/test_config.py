@@ -37,7 +37,7 @@ def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(path, environ={})
     where = {p.where for p in info.value.problems}
-    assert where == {"gpu.interval_s", "gpu.colour", "engine.urls", "store.url"}
+    assert where == {"gpu.interval_s", "gpu.colour", "engine.urls[0]", "store.url"}
     text = str(info.value)
     assert "greater than 0" in text and "unknown key" in text and "http(s)://" in text and "mysql" in text
 

@@ -39,14 +39,17 @@ class GpuRun:
         self.collectors: list[GpuCollector] = []
 
     def collector(self, scenario: str, *, fields_file: str = "", top_processes: int = 10,
-                  interval_s: float = 1.0) -> GpuCollector:
+                  interval_s: float = 1.0, devices: tuple[str, ...] = (),
+                  environ: dict[str, str] | None = None) -> GpuCollector:
+        """`environ` stands for the process environment (default empty: NVIDIA_VISIBLE_DEVICES and
+        CUDA_VISIBLE_DEVICES of the machine running the tests never leak in)."""
         if "\n" in scenario or "=" in scenario:
             self.fake.load_text(scenario, self.tmp_path)
         else:
             self.fake.load(scenario)
         settings = GpuSettings(fields_file=fields_file, top_processes=top_processes,
-                               proc_root=str(self.proc_root), interval_s=interval_s)
-        collector = build_gpu_collector(settings, "node-a", clock=self.clock)
+                               proc_root=str(self.proc_root), interval_s=interval_s, devices=devices)
+        collector = build_gpu_collector(settings, "node-a", clock=self.clock, environ=environ or {})
         self.collectors.append(collector)
         return collector
 

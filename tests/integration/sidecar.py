@@ -31,6 +31,9 @@ class Sidecar:
         self.args = [sys.executable, "-m", "agent.cli", "run", "--metrics-port", str(self.metrics_port), *args]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPWATCH_")}
         if scenario is not None:
+            # the fake's GPUs are not the ones a GPU host's runtime names (campwatch scopes GPUs by these)
+            self.env.pop("NVIDIA_VISIBLE_DEVICES", None)
+            self.env.pop("CUDA_VISIBLE_DEVICES", None)
             library = build_fake_library()
             self.env["LD_LIBRARY_PATH"] = f"{library.parent}:{self.env.get('LD_LIBRARY_PATH', '')}"
             self.env["FAKENVML_SCENARIO"] = str(SCENARIOS / f"{scenario}.scn")

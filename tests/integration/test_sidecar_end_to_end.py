@@ -71,7 +71,7 @@ async def test_missing_nvml_library_is_one_clear_message_and_the_engine_keeps_go
         code = await sidecar.stop()
         await replay.stop()
     assert code == 0
-    assert 'campwatch_collector_up{collector="gpu"} 0.0' in text
+    assert 'campwatch_collector_up{collector="gpu",host="vm"} 0.0' in text
     assert "campwatch_gpu_up" not in text
     messages = [line for line in sidecar.stderr.splitlines() if "GPU telemetry is off" in line]
     assert len(messages) == 1 and "libnvidia-ml.so.1" in messages[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from agent.collectors.gpu.driver import (
 from agent.collectors.gpu.energy import EnergyCounter
 from agent.collectors.gpu.fields import FieldSpec, load_fields
 from agent.collectors.gpu.procfs import read_identity
+from agent.collectors.gpu.scope import requested_devices, select
 from agent.collectors.gpu.sources import (
     MIG_SOURCES,
     PREFIX,
@@ -43,7 +45,7 @@ from agent.collectors.gpu.sources import (
 )
 from agent.collectors.gpu.throttle import THROTTLE_REASONS
 from agent.config import GpuSettings
-from agent.errors import NvmlUnavailable
+from agent.errors import ConfigError, NvmlUnavailable
 from agent.samples import Collected, GpuSample, Labels, Point, labels
 
 log = logging.getLogger(__name__)
@@ -131,8 +133,11 @@ class GpuCollector:
         top_processes: int = 10,
         proc_root: Path = Path("/proc"),
         clock: Callable[[], float] = time.monotonic,
+        mig_scope: Mapping[int, frozenset[str]] | None = None,
     ) -> None:
         self.interval_s = interval_s
+        self._mig_scope = dict(mig_scope or {})
+        """GPU index -> the only MIG instance UUIDs read on it (scope.py); other GPUs: every instance."""
         self._driver = driver
         self._host = host
         self._top = top_processes
@@ -365,6 +370,9 @@ class GpuCollector:
             return
         except NoData:
             return
+        only = self._mig_scope.get(gpu.index)
+        if only is not None:
+            devices = tuple(d for d in devices if d.uuid in only)
         by_reading: dict[str, list[Output]] = {}
         for field in wanted:
             reading, position = MIG_SOURCES[field]
@@ -477,11 +485,15 @@ def build_gpu_collector(
     driver: GpuDriver | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    environ: Mapping[str, str] | None = None,
 ) -> GpuCollector:
-    """Validate the fields file, open the driver (NVML when `driver` is None) and discover the GPUs.
+    """Validate the fields file, open the driver (NVML when `driver` is None), discover the GPUs and
+    keep the ones in scope (gpu.devices, else NVIDIA_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES from
+    `environ`, default os.environ; see scope.py).
 
-    Raises FieldSpecError for a bad fields file and NvmlUnavailable when NVML, the driver or any GPU
-    is missing (the runner logs that once and runs the other collectors). Blocking: call it at start."""
+    Raises FieldSpecError for a bad fields file, ConfigError for a device entry that matches no GPU,
+    and NvmlUnavailable when NVML, the driver or any GPU in scope is missing (the runner logs that
+    once and runs the other collectors). Blocking: call it at start."""
     fields = load_fields(settings.fields_file or None)
     if driver is None:
         from agent.collectors.gpu.nvml import NvmlDriver
@@ -497,5 +509,20 @@ def build_gpu_collector(
         driver.close()
         raise NvmlUnavailable("NVML works but sees no GPU (in a container, check --gpus / "
                               "NVIDIA_VISIBLE_DEVICES). GPU collection is off.")
-    return GpuCollector(driver, devices, fields, host=host, interval_s=settings.interval_s,
-                        top_processes=settings.top_processes, proc_root=Path(settings.proc_root), clock=clock)
+    if environ is None:  # a simulated GPU is none of the devices the container runtime names
+        environ = {} if driver.simulated else os.environ
+    request = requested_devices(settings.devices, environ)
+    try:
+        scope = select(request, devices, driver.mig_devices)
+    except ConfigError:
+        driver.close()
+        raise
+    if not scope.devices:
+        driver.close()
+        raise NvmlUnavailable(f"no GPU is in scope: {request.describe()}. GPU collection is off.")
+    shown = ", ".join(f"{d.index} {d.uuid or '(unreadable)'} {d.model}".rstrip() for d in scope.devices)
+    mig = "".join(f"; GPU {i} MIG instances {', '.join(sorted(u))}" for i, u in sorted(scope.mig.items()))
+    log.info("GPUs read: %s (of %d NVML shows; scope: %s)%s", shown, len(devices), request.describe(), mig)
+    return GpuCollector(driver, scope.devices, fields, host=host, interval_s=settings.interval_s,
+                        top_processes=settings.top_processes, proc_root=Path(settings.proc_root), clock=clock,
+                        mig_scope=scope.mig)
