@@ -43,8 +43,13 @@ def _exits(func: F) -> F:
 
 
 def _logging(level: str) -> None:
+    from agent.loglimit import LineCap
+
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    for handler in logging.getLogger().handlers:  # other libraries' lines too (aiohttp quotes requests)
+        if not any(isinstance(f, LineCap) for f in handler.filters):
+            handler.addFilter(LineCap())
 
 
 def parse_duration(text: str) -> timedelta:
