@@ -91,8 +91,8 @@ def openai_error(status: int, message: str, kind: str, code: str) -> web.Respons
 
 
 def upstream_origin(upstream: str) -> tuple[URL, str]:
-    """(scheme://host:port with the port always explicit, base path without trailing slash) of the
-    proxy.upstream setting; a URL without a port gets its scheme's default (80, 443)."""
+    """(scheme://host:port, base path without trailing slash) of the proxy.upstream setting; a URL
+    without a port gets its scheme's default (80, 443)."""
     base = URL(upstream)
     if base.scheme not in ("http", "https") or not base.host or base.port is None:
         raise ConfigError("proxy", [Problem("proxy.upstream", "expected an http(s)://host[:port][/path] base URL")])

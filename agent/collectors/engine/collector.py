@@ -258,7 +258,7 @@ def _masked(location: str) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-_LIBC: ctypes.CDLL | None | bool = False
+_LIBC: ctypes.CDLL | bool | None = False
 
 
 def release_memory() -> None:
