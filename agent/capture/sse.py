@@ -53,43 +53,40 @@ class SseSplitter:
             buf: bytes | bytearray = held
         else:
             buf = data  # nothing held (the usual case): split the chunk itself, no copy
-        if not self._cr and b"\r" in data:
-            self._cr = True
+        cr = self._cr or b"\r" in data
         events: list[bytes] = []
+        start = pos = self._resume
         start = 0
-        pos = self._resume
         size = len(buf)
-        if not self._cr:  # the common case (vLLM, OpenAI): LF only, a plain find is enough
-            while True:
-                end = buf.find(b"\n\n", pos)
-                if end < 0:
-                    self.scanned += size - pos
-                    break
-                self.scanned += end + 2 - pos
-                events.append(bytes(buf[start:end + 2]))
-                start = pos = end + 2
+        self.scanned += size - pos  # each search below resumes where the last one ended
+        if not cr:  # the common case (vLLM, OpenAI): LF only, a plain find is enough
+            find = buf.find
+            while (end := find(b"\n\n", pos)) >= 0:
+                pos = end + 2
+                events.append(buf[start:pos])
+                start = pos
         else:
-            while True:
-                match = _BOUNDARY.search(buf, pos)
-                if match is None or (match.end() == size and buf[-1] == 13):
-                    # no blank line; or one ending in a CR that may be half of a CRLF still in flight
-                    self.scanned += size - pos
-                    break
-                self.scanned += match.end() - pos
-                events.append(bytes(buf[start:match.end()]))
-                start = pos = match.end()
+            search = _BOUNDARY.search
+            while (match := search(buf, pos)) is not None:
+                pos = match.end()
+                if pos == size and buf[-1] == 13:
+                    break  # a CR at the very end may be half of a CRLF still in flight
+                events.append(buf[start:pos])
+                start = pos
         if old:
-            if start:
+            if events:
+                events = [bytes(event) for event in events]
                 del held[:start]
         elif start < size:
             held += memoryview(data)[start:]
-        if self._cr and start > old:  # everything held arrived in this chunk: look again for a CR
-            self._cr = b"\r" in held
+        if cr and start > old:  # all that is held arrived in this chunk: look again for a CR
+            cr = b"\r" in held
             self.scanned += len(held)
+        self._cr = cr
         self._resume = max(len(held) - _OVERLAP, 0)
         if len(held) > self.max_event_bytes:
             self.overflowed = True
-        return events
+        return events  # type: ignore[return-value]  # bytes, or converted from bytearray above
 
     def rest(self) -> bytes:
         """Bytes of an event not finished (at the end of the stream, clients discard it and we forward
