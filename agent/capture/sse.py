@@ -13,6 +13,7 @@ rest of the stream through unparsed."""
 from __future__ import annotations
 
 import re
+from typing import cast
 
 _BOUNDARY = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)")
 """A blank line: two line ends, each CRLF, LF or a lone CR (the three the SSE spec allows)."""
@@ -54,8 +55,8 @@ class SseSplitter:
         else:
             buf = data  # nothing held (the usual case): split the chunk itself, no copy
         cr = self._cr or b"\r" in data
-        events: list[bytes] = []
-        start = pos = self._resume
+        events: list[bytes | bytearray] = []
+        pos = self._resume
         start = 0
         size = len(buf)
         self.scanned += size - pos  # each search below resumes where the last one ended
@@ -75,7 +76,7 @@ class SseSplitter:
                 start = pos
         if old:
             if events:
-                events = [bytes(event) for event in events]
+                events = [bytes(event) for event in events]  # slices of the held bytearray
                 del held[:start]
         elif start < size:
             held += memoryview(data)[start:]
@@ -86,7 +87,7 @@ class SseSplitter:
         self._resume = max(len(held) - _OVERLAP, 0)
         if len(held) > self.max_event_bytes:
             self.overflowed = True
-        return events  # type: ignore[return-value]  # bytes, or converted from bytearray above
+        return cast("list[bytes]", events)  # slices of `data`, or converted above
 
     def rest(self) -> bytes:
         """Bytes of an event not finished (at the end of the stream, clients discard it and we forward
