@@ -7,7 +7,7 @@ thread, keeping the event loop (and the proxy on it) responsive during a large p
 A page is untrusted: it is read up to `max_page_bytes` and parsed up to `max_series` samples and
 `max_models` (model, engine) pairs, else the scrape is a gap naming the limit; redirects are not
 followed (a redirect is a scrape error naming its target, credentials masked); once a large page
-is done with, freed memory is handed back to the OS so RSS returns to its baseline."""
+is refused, freed memory is handed back to the OS so RSS returns to its baseline."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ SessionFactory = Callable[[], aiohttp.ClientSession]
 MAX_PAGE_BYTES = 8 * 1024 * 1024
 """Default engine.max_page_bytes: a real vLLM page with many engine cores is well under 1 MiB."""
 _TRIM_ABOVE_BYTES = 1 << 20
-"""After a page larger than this, freed heap is returned to the OS (glibc malloc_trim)."""
+"""After a refused page larger than this, freed heap is returned to the OS (glibc malloc_trim). A
+page that was read is left to the allocator: the next scrape reuses its memory."""
 _UNMAPPED_LISTED = 50
 """Names listed in one log line about unknown families; the rest are counted."""
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
@@ -118,11 +119,10 @@ class EngineCollector:
                 text = await self._fetch()
                 return await asyncio.to_thread(self._digest, text, started, ts)
             except _Problem as problem:
-                raise EngineScrapeFailure(self.url, str(problem), self._gap(ts)) from None
-            finally:
-                if len(text) > _TRIM_ABOVE_BYTES:
+                if len(text) > _TRIM_ABOVE_BYTES:  # a large page refused: give its memory back now
                     del text
                     release_memory()
+                raise EngineScrapeFailure(self.url, str(problem), self._gap(ts)) from None
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
