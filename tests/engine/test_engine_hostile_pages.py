@@ -238,6 +238,30 @@ async def test_a_redirect_to_another_port_is_not_followed_and_names_the_target_m
     assert canary_hits == 0
 
 
+async def test_a_redirect_on_the_same_host_and_port_is_followed(serve: Serve) -> None:
+    app = web.Application()
+
+    async def moved(_: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/metrics/")  # what a server mounting its exporter at /metrics/ does
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=_page())
+
+    app.router.add_get("/metrics", moved)
+    app.router.add_get("/metrics/", page)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        result = await _collect(_collector(f"http://127.0.0.1:{port}/metrics"))
+    finally:
+        await runner.cleanup()
+    (row,) = result.rows
+    assert isinstance(row, EngineSample) and row.up and row.values["prompt_tokens_total"] == 100
+
+
 def test_the_page_limits_are_settings() -> None:
     settings = EngineSettings(urls=("http://a/metrics",), max_page_bytes=4096, max_series=100, max_models=3)
     (collector,) = build_engine_collectors(settings, "h")

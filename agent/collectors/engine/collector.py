@@ -5,8 +5,9 @@ so a slow or hung server only ever costs its own collector. Parsing and deriving
 thread, keeping the event loop (and the proxy on it) responsive during a large page.
 
 A page is untrusted: it is read up to `max_page_bytes` and parsed up to `max_series` samples and
-`max_models` (model, engine) pairs, else the scrape is a gap naming the limit; redirects are not
-followed (a redirect is a scrape error naming its target, credentials masked); once a large page
+`max_models` (model, engine) pairs, else the scrape is a gap naming the limit; a redirect is
+followed only on the same scheme, host and port (elsewhere it is a scrape error naming its target,
+credentials masked); once a large page
 is refused, freed memory is handed back to the OS so RSS returns to its baseline."""
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ MAX_PAGE_BYTES = 8 * 1024 * 1024
 _TRIM_ABOVE_BYTES = 1 << 20
 """After a refused page larger than this, freed heap is returned to the OS (glibc malloc_trim). A
 page that was read is left to the allocator: the next scrape reuses its memory."""
+_MAX_REDIRECTS = 3
+"""Same-origin redirects followed; a redirect to another host or port is never followed."""
 _UNMAPPED_LISTED = 50
 """Names listed in one log line about unknown families; the rest are counted."""
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
@@ -136,24 +139,29 @@ class EngineCollector:
         limit = self._max_page_bytes
         chunks: list[bytes] = []
         size = 0
+        url = URL(self.url)
         try:
-            async with session.get(self.url, timeout=self._timeout, headers=_HEADERS,
-                                   allow_redirects=False) as response:
-                if 300 <= response.status < 400:
-                    target = _masked(response.headers.get("Location", ""))
-                    raise _Problem(f"HTTP {response.status} redirect to {target or '(no Location)'}, not followed "
-                                   "(expected 200 with a metrics page at the configured URL)")
-                if response.status != 200:
-                    raise _Problem(f"HTTP {response.status} {response.reason or ''}".rstrip()
-                                   + " (expected 200 with a metrics page)")
-                length = response.content_length
-                if length is not None and length > limit:
-                    raise _Problem(_too_large(limit, f"Content-Length {length}"))
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    size += len(chunk)
-                    if size > limit:
-                        raise _Problem(_too_large(limit, f"more than {limit} bytes"))
-                    chunks.append(chunk)
+            async with asyncio.timeout(self._timeout.total):  # one deadline, redirects included
+                for _ in range(_MAX_REDIRECTS + 1):
+                    async with session.get(url, timeout=self._timeout, headers=_HEADERS,
+                                           allow_redirects=False) as response:
+                        if 300 <= response.status < 400 and "Location" in response.headers:
+                            url = _same_origin_redirect(url, response.status, response.headers["Location"])
+                            continue
+                        if response.status != 200:
+                            raise _Problem(f"HTTP {response.status} {response.reason or ''}".rstrip()
+                                           + " (expected 200 with a metrics page)")
+                        length = response.content_length
+                        if length is not None and length > limit:
+                            raise _Problem(_too_large(limit, f"Content-Length {length}"))
+                        async for chunk in response.content.iter_chunked(1 << 16):
+                            size += len(chunk)
+                            if size > limit:
+                                raise _Problem(_too_large(limit, f"more than {limit} bytes"))
+                            chunks.append(chunk)
+                        break
+                else:
+                    raise _Problem(f"more than {_MAX_REDIRECTS} redirects (expected a metrics page)")
         except TimeoutError:
             raise _Problem(f"no complete answer within {self._timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
@@ -238,6 +246,20 @@ class EngineCollector:
                 self._rejected_logged.add(reason)
                 log.warning("%s: %d samples rejected (%s): not stored and not used in rates; counted in "
                             "campwatch_engine_rejected_samples_total (logged once per reason)", self.url, n, reason)
+
+
+def _same_origin_redirect(url: URL, status: int, location: str) -> URL:
+    """Where a redirect leads, when it stays on the scraped URL's scheme, host and port (a server
+    that moves /metrics to /metrics/); any other target is a scrape error naming it, masked."""
+    try:
+        target = url.join(URL(location))
+        same = target.origin() == url.origin()
+    except (ValueError, TypeError):
+        raise _Problem(f"HTTP {status} redirect with an unreadable Location header, not followed") from None
+    if not same:
+        raise _Problem(f"HTTP {status} redirect to {_masked(str(target))}, not followed: it leaves {url.origin()} "
+                       "(expected 200 with a metrics page at the configured URL)")
+    return target
 
 
 def _too_large(limit: int, seen: str) -> str:
