@@ -43,9 +43,13 @@ def _exits(func: F) -> F:
 
 
 def _logging(level: str, log_format: str = "text") -> None:
+    from agent.loglimit import LineCap
     from agent.logs import log_handler
 
     logging.basicConfig(level=level, handlers=[log_handler(log_format, sys.stderr)])
+    for handler in logging.getLogger().handlers:  # other libraries' lines too (aiohttp quotes requests)
+        if not any(isinstance(f, LineCap) for f in handler.filters):
+            handler.addFilter(LineCap())
 
 
 def parse_duration(text: str) -> timedelta:

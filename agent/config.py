@@ -97,6 +97,14 @@ class EngineSettings(_Section):
     timeout_s: float | None = Field(None, gt=0)
     """Scrape timeout; default 80 % of the interval, and always shorter than it."""
     windows: tuple[str, ...] = ("1m", "5m")
+    max_page_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    """A /metrics page larger than this is not read on (the scrape is a gap, up=0, naming the limit)."""
+    max_series: int = Field(50_000, ge=100)
+    """Samples (series) of the families campwatch reads, past which a page is refused (a gap, up=0):
+    bounds what one page costs in memory and CPU."""
+    max_models: int = Field(256, ge=1)
+    """Distinct (model, engine core) pairs on a page past which it is refused (a gap, up=0): each
+    pair is remembered over the SLI windows."""
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> EngineSettings:
@@ -157,6 +165,9 @@ class CaptureSettings(_Section):
     caller_salt_file. Set it to keep labels stable across hosts of one fleet."""
     caller_salt_file: str = ""
     """Where the per-install salt lives; empty means caller-salt beside the default database."""
+    max_sse_event_bytes: int = Field(1024 * 1024, ge=1024)
+    """A streamed (SSE) event larger than this ends parsing for its stream: the rest passes through
+    to the client unparsed, byte for byte, and the request record says sse_event_too_large."""
     text_sample_ratio: float = Field(0.05, ge=0, le=1)
     text_retention_days: float = Field(3.0, gt=0)
     refusal_phrases: tuple[str, ...] = (

@@ -34,7 +34,8 @@ PROXY_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_proxy_requests_in_flight", "gauge", "Requests the proxy is forwarding now.", ("host",)),
     MetricSpec("campwatch_proxy_errors_total", "counter",
                "Requests that did not complete normally, by reason (upstream_unavailable, upstream_timeout, "
-               "upstream_broken, client_disconnected, body_too_large).",
+               "upstream_broken, client_disconnected, body_too_large, bad_request_target: a CONNECT or "
+               "absolute-form request refused, sse_event_too_large: a stream passed through unparsed).",
                ("host", "reason")),
     MetricSpec("campwatch_proxy_record_errors_total", "counter",
                "Per-request records lost to a proxy-side failure (stage=build: computing the record; "

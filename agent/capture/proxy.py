@@ -3,7 +3,10 @@
 
 It fails open: records go to a non-blocking sink, and any failure to build or hand over a record is
 counted, never felt by the client. Upstream failures become OpenAI-format JSON errors (502, 504);
-an over-limit body gets 413. Timeouts: `connect_timeout_s` to connect, `timeout_s` for the longest
+an over-limit body gets 413. It only ever connects to the configured upstream's host and port: a
+CONNECT, absolute-form or other non-origin-form request target is refused with 400, and every error
+the proxy itself answers (its own, and aiohttp's for requests it cannot parse) is OpenAI-format
+JSON. Timeouts: `connect_timeout_s` to connect, `timeout_s` for the longest
 silence while waiting for the upstream (before the headers or between two chunks), so a long
 generation that keeps streaming is never cut."""
 
@@ -17,9 +20,11 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -84,6 +89,54 @@ def openai_error(status: int, message: str, kind: str, code: str) -> web.Respons
                              status=status)
 
 
+def upstream_origin(upstream: str) -> tuple[URL, str]:
+    """(scheme://host:port, base path without trailing slash) of the proxy.upstream setting; a URL
+    without a port gets its scheme's default (80, 443)."""
+    base = URL(upstream)
+    if base.scheme not in ("http", "https") or not base.host or base.port is None:
+        raise ConfigError("proxy", [Problem("proxy.upstream", "expected an http(s)://host[:port][/path] base URL")])
+    origin = URL.build(scheme=base.scheme, host=base.host, port=base.port)
+    return origin, base.raw_path.rstrip("/")
+
+
+def upstream_target(origin: URL, base_path: str, raw_target: str, method: str) -> URL | None:
+    """The URL to forward a request to: always on `origin`. None for a request target that is not
+    origin-form (`/path?query`): CONNECT's authority-form, absolute-form (`http://other/`) and `*`."""
+    if method == "CONNECT" or not raw_target.startswith("/"):
+        return None
+    url = URL(f"{origin}{base_path}{raw_target}", encoded=True)
+    if url.raw_host != origin.raw_host or url.port != origin.port or url.scheme != origin.scheme:
+        return None  # cannot happen for a target starting with "/"; checked, not assumed
+    return url
+
+
+class _OpenAIErrors(RequestHandler):
+    """aiohttp's connection handler, answering requests it cannot parse (and its own 500s) in
+    OpenAI format instead of plain text or a traceback."""
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs; raises once a response is under way
+        if status >= 500:
+            response = openai_error(status, "the proxy failed on this request (see its log)", "server_error",
+                                    "proxy_error")
+        else:
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = "Bad Request"
+            detail = f" ({exc.__class__.__name__})" if exc is not None else ""
+            response = openai_error(status, f"the proxy could not read the HTTP request: {phrase}{detail}",
+                                    "invalid_request_error", "malformed_request")
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _OpenAIErrors(self, loop=self._loop, **self._kwargs)
+
+
 async def _write(response: web.StreamResponse, data: bytes) -> None:
     try:
         await response.write(data)
@@ -106,6 +159,7 @@ class ProxyServer:
         self._bind_host = bind_host.strip("[]")
         self._bind_port = int(port)
         self._upstream = proxy.upstream.rstrip("/")
+        self._origin, self._base_path = upstream_origin(proxy.upstream)
         self._settings = proxy
         self._capture = capture
         self._host = host
@@ -123,6 +177,7 @@ class ProxyServer:
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._stopping = False
+        self._sse_overflow_logged = False
         self.port: int | None = None
 
     def points(self) -> list[Point]:
@@ -144,7 +199,7 @@ class ProxyServer:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
-        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        server = _Server(self._serve, handler_cancellation=True, access_log=None)
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._bind_host, self._bind_port, backlog=1024)
@@ -168,13 +223,38 @@ class ProxyServer:
             self._session = None
 
     # --- one request -----------------------------------------------------------------------------
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        """The proxy's middleware: refuses request targets it must not forward, and answers any
+        exception raised before the response started in OpenAI format."""
+        target = upstream_target(self._origin, self._base_path, request.raw_path, request.method)
+        if target is None:
+            self._inst.error("bad_request_target")
+            refused = openai_error(400, "the proxy forwards origin-form requests (a path such as /v1/models) to "
+                                   "its configured upstream only; CONNECT, absolute-form and authority-form "
+                                   "request targets are refused", "invalid_request_error", "invalid_request_target")
+            refused.force_close()
+            return refused
+        try:
+            return await self._handle(request, target)
+        except web.HTTPException as exc:
+            if request.writer.output_size > 0:
+                raise
+            kind = "server_error" if exc.status >= 500 else "invalid_request_error"
+            return openai_error(exc.status, exc.reason, kind, f"http_{exc.status}")
+        except Exception:
+            if request.writer.output_size > 0:
+                raise
+            log.exception("the proxy failed on a %s request", request.method)
+            return openai_error(500, "the proxy failed on this request (see its log)", "server_error",
+                                "proxy_error")
+
+    async def _handle(self, request: web.BaseRequest, target: URL) -> web.StreamResponse:
         ex = Exchange(ts=self._clock(), started=self._timer(),
                       request_id=f"{self._id_prefix}{next(self._ids):016x}", method=request.method,
                       path=request.path, caller=self._callers(api_key(request.headers)))
         self._inst.in_flight += 1
         try:
-            return await self._forward(request, ex)
+            return await self._forward(request, ex, target)
         except asyncio.CancelledError:
             # handler_cancellation: the client went away while we waited on the upstream
             ex.error = ex.error or ("proxy_stopping" if self._stopping else "client_disconnected")
@@ -187,7 +267,7 @@ class ProxyServer:
                 ex.finished = self._timer()
             self._emit(ex)
 
-    async def _forward(self, request: web.BaseRequest, ex: Exchange) -> web.StreamResponse:
+    async def _forward(self, request: web.BaseRequest, ex: Exchange, url: URL) -> web.StreamResponse:
         assert self._session is not None
         try:
             body = await self._read_body(request)
@@ -202,7 +282,6 @@ class ProxyServer:
         if body:
             ex.info = inspect_body(body)
         inject = self._inject_usage and needs_usage_injection(ex.path, ex.info)
-        url = URL(self._upstream + request.raw_path, encoded=True)
         headers = upstream_request_headers(request.headers,
                                            identity_encoding=ex.path.endswith(_CAPTURE_SUFFIXES))
         data = with_usage_requested(body, ex.info) if inject else (body or None)
@@ -362,13 +441,17 @@ class ProxyServer:
             raise _ClientGone from exc
         observer = ex.observer
         observer.strip_usage = strip
-        splitter = SseSplitter()
+        splitter = SseSplitter(self._capture.max_sse_event_bytes)
         timer = self._timer
         async for data in resp.content.iter_any():
             now = timer()
-            if strip:
+            if splitter.overflowed:  # an event past the limit: the rest of the stream goes through as is
+                await _write(response, data)
+            elif strip:
                 events = splitter.feed(data)
                 keep = [event for event in events if observer.on_event(event, now)]
+                if splitter.overflowed:
+                    keep.append(self._sse_overflow(ex, splitter))
                 if keep:
                     await _write(response, keep[0] if len(keep) == 1 else b"".join(keep))
             else:
@@ -376,6 +459,8 @@ class ProxyServer:
                 if parse:
                     for event in splitter.feed(data):
                         observer.on_event(event, now)
+                    if splitter.overflowed:
+                        self._sse_overflow(ex, splitter)
         rest = splitter.rest()
         if rest:
             forward = observer.on_event(rest, timer()) if parse or strip else True
@@ -387,6 +472,20 @@ class ProxyServer:
             raise _ClientGone from exc
         ex.finished = timer()
         return response
+
+    def _sse_overflow(self, ex: Exchange, splitter: SseSplitter) -> bytes:
+        """An event grew past capture.max_sse_event_bytes: stop parsing this stream, mark its record,
+        and return the held bytes for the caller to pass on."""
+        ex.error = ex.error or "sse_event_too_large"
+        self._inst.error("sse_event_too_large")
+        if self._sse_overflow_logged:
+            return splitter.rest()
+        self._sse_overflow_logged = True
+        log.warning("request %s: a streamed event exceeds capture.max_sse_event_bytes (%d bytes); the rest of "
+                    "the stream passes through unparsed and its record has no usage or output figures (logged once; "
+                    "counted in campwatch_proxy_errors_total{reason=\"sse_event_too_large\"})",
+                    ex.request_id, splitter.max_event_bytes)
+        return splitter.rest()
 
     # --- the record ------------------------------------------------------------------------------
     def _emit(self, ex: Exchange) -> None:

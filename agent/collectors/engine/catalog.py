@@ -18,6 +18,9 @@ ENGINE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_engine_unmapped_metrics", "gauge",
                "Metric families on the server's last page that campwatch's metric map does not know.",
                _SERVER),
+    MetricSpec("campwatch_engine_rejected_samples_total", "counter",
+               "Samples on the server's pages rejected (not stored, not used in rates), by reason: nan, inf, "
+               "negative_counter.", ("host", "server", "reason")),
     MetricSpec("campwatch_engine_scrape_duration_seconds", "gauge",
                "Time to fetch, parse and derive the server's last page.", _SERVER),
     # Raw values, as the server reports them (counters reset when the server restarts).

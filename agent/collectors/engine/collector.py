@@ -2,21 +2,38 @@
 
 One collector per endpoint, each with its own HTTP session and a timeout shorter than its interval,
 so a slow or hung server only ever costs its own collector. Parsing and deriving run in a worker
-thread, keeping the event loop (and the proxy on it) responsive during a large page."""
+thread, keeping the event loop (and the proxy on it) responsive during a large page.
+
+A page is untrusted: it is read up to `max_page_bytes` and parsed up to `max_series` samples and
+`max_models` (model, engine) pairs, else the scrape is a gap naming the limit; a redirect is
+followed only on the same scheme, host and port (elsewhere it is a scrape error naming its target,
+credentials masked); once a large page
+is refused, freed memory is handed back to the OS so RSS returns to its baseline."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import aiohttp
+from yarl import URL
 
 from agent.collectors.engine.derive import SliDeriver
 from agent.collectors.engine.maps import COUNTERS
-from agent.collectors.engine.parse import PageError, ParsedPage, parse_page
+from agent.collectors.engine.parse import (
+    MAX_MODELS,
+    MAX_SERIES,
+    REJECT_REASONS,
+    UNMAPPED_NAMES_MAX,
+    PageError,
+    ParsedPage,
+    parse_page,
+)
 from agent.collectors.engine.windows import Window, parse_windows
 from agent.config import EngineSettings
 from agent.errors import ConfigError, EngineScrapeError, Problem
@@ -26,7 +43,15 @@ from agent.store.schema import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], aiohttp.ClientSession]
-MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+"""Default engine.max_page_bytes: a real vLLM page with many engine cores is well under 1 MiB."""
+_TRIM_ABOVE_BYTES = 1 << 20
+"""After a refused page larger than this, freed heap is returned to the OS (glibc malloc_trim). A
+page that was read is left to the allocator: the next scrape reuses its memory."""
+_MAX_REDIRECTS = 3
+"""Same-origin redirects followed; a redirect to another host or port is never followed."""
+_UNMAPPED_LISTED = 50
+"""Names listed in one log line about unknown families; the rest are counted."""
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
 _RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept)
                       for concept in (*COUNTERS, "requests_running", "requests_waiting", "kv_cache_usage_ratio"))
@@ -59,6 +84,9 @@ class EngineCollector:
         session_factory: SessionFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
         simulated: bool = False,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        max_series: int = MAX_SERIES,
+        max_models: int = MAX_MODELS,
     ) -> None:
         if not 0 < timeout_s < interval_s:
             raise ValueError(f"{url}: timeout_s ({timeout_s}) must be positive and shorter than "
@@ -74,7 +102,13 @@ class EngineCollector:
         self._clock = clock
         self._deriver = SliDeriver(windows, interval_s)
         self._kind = "unknown"
-        self._logged_unmapped: set[str] = set()
+        self._max_page_bytes = max_page_bytes
+        self._max_series = max_series
+        self._max_models = max_models
+        self._logged_unmapped: set[str] = set()  # bounded by UNMAPPED_NAMES_MAX
+        self._unmapped_full_logged = False
+        self._rejected = dict.fromkeys(REJECT_REASONS, 0)
+        self._rejected_logged: set[str] = set()
         self._lock = asyncio.Lock()
 
     async def collect(self) -> Collected:
@@ -83,10 +117,14 @@ class EngineCollector:
         async with self._lock:
             started = self._clock()
             ts = datetime.now(UTC)
+            text = ""
             try:
                 text = await self._fetch()
                 return await asyncio.to_thread(self._digest, text, started, ts)
             except _Problem as problem:
+                if len(text) > _TRIM_ABOVE_BYTES:  # a large page refused: give its memory back now
+                    del text
+                    release_memory()
                 raise EngineScrapeFailure(self.url, str(problem), self._gap(ts)) from None
 
     async def close(self) -> None:
@@ -98,20 +136,42 @@ class EngineCollector:
         session = self._session
         if session is None or session.closed:
             session = self._session = (self._session_factory or aiohttp.ClientSession)()
-        body = bytearray()
+        limit = self._max_page_bytes
+        chunks: list[bytes] = []
+        size = 0
+        url = URL(self.url)
         try:
-            async with session.get(self.url, timeout=self._timeout, headers=_HEADERS) as response:
-                if response.status != 200:
-                    raise _Problem(f"HTTP {response.status} {response.reason or ''}".rstrip()
-                                   + " (expected 200 with a metrics page)")
-                async for chunk in response.content.iter_chunked(1 << 16):
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise _Problem(f"page larger than {MAX_BODY_BYTES} bytes; expected a metrics page")
+            async with asyncio.timeout(self._timeout.total):  # one deadline, redirects included
+                for _ in range(_MAX_REDIRECTS + 1):
+                    async with session.get(url, timeout=self._timeout, headers=_HEADERS,
+                                           allow_redirects=False) as response:
+                        if 300 <= response.status < 400 and "Location" in response.headers:
+                            url = _same_origin_redirect(url, response.status, response.headers["Location"])
+                            continue
+                        if response.status != 200:
+                            raise _Problem(f"HTTP {response.status} {response.reason or ''}".rstrip()
+                                           + " (expected 200 with a metrics page)")
+                        length = response.content_length
+                        if length is not None and length > limit:
+                            raise _Problem(_too_large(limit, f"Content-Length {length}"))
+                        async for chunk in response.content.iter_chunked(1 << 16):
+                            size += len(chunk)
+                            if size > limit:
+                                raise _Problem(_too_large(limit, f"more than {limit} bytes"))
+                            chunks.append(chunk)
+                        break
+                else:
+                    raise _Problem(f"more than {_MAX_REDIRECTS} redirects (expected a metrics page)")
         except TimeoutError:
             raise _Problem(f"no complete answer within {self._timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
             raise _Problem(f"request failed: {exc.__class__.__name__}: {exc}") from None
+        finally:
+            if size > _TRIM_ABOVE_BYTES and size > limit:
+                chunks.clear()
+                release_memory()
+        body = b"".join(chunks)
+        del chunks
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -119,9 +179,10 @@ class EngineCollector:
 
     def _digest(self, text: str, started: float, ts: datetime) -> Collected:
         try:
-            page = parse_page(text)
+            page = parse_page(text, max_series=self._max_series, max_models=self._max_models)
         except PageError as exc:
             raise _Problem(str(exc)) from None
+        self._count_rejected(page)
         if self._deriver.observe(started, page):
             log.info("%s: counters went back, so the server restarted; rates continue from the new values",
                      self.url)
@@ -131,7 +192,10 @@ class EngineCollector:
         server = labels(host=self.host, server=self.url)
         points = [
             Point("campwatch_engine_up", 1.0, labels(host=self.host, server=self.url, kind=page.kind)),
-            Point("campwatch_engine_unmapped_metrics", float(len(page.unmapped)), server),
+            Point("campwatch_engine_unmapped_metrics", float(len(page.unmapped) + page.unmapped_overflow), server),
+            *(Point("campwatch_engine_rejected_samples_total", float(n),
+                    labels(host=self.host, server=self.url, reason=reason))
+              for reason, n in self._rejected.items()),
             *_raw_points(page, self.host, self.url),
             *sli,
             Point("campwatch_engine_scrape_duration_seconds", self._clock() - started, server),
@@ -158,11 +222,80 @@ class EngineCollector:
         return Collected(source=self.name, rows=(row,), points=(up,))
 
     def _log_unmapped(self, page: ParsedPage) -> None:
-        new = page.unmapped - self._logged_unmapped
-        if new:
-            self._logged_unmapped |= new
+        """Each unknown family once, remembering at most UNMAPPED_NAMES_MAX names; a log line lists
+        at most _UNMAPPED_LISTED of them."""
+        logged = self._logged_unmapped
+        room = UNMAPPED_NAMES_MAX - len(logged)
+        new = sorted(page.unmapped - logged)
+        if room > 0 and new:
+            new = new[:room]
+            logged.update(new)
+            listed = ", ".join(new[:_UNMAPPED_LISTED])
+            more = f" and {len(new) - _UNMAPPED_LISTED} more" if len(new) > _UNMAPPED_LISTED else ""
             log.info("%s: %d %s metric families are not in campwatch's map (counted in "
-                     "campwatch_engine_unmapped_metrics): %s", self.url, len(new), page.kind, ", ".join(sorted(new)))
+                     "campwatch_engine_unmapped_metrics): %s%s", self.url, len(new), page.kind, listed, more)
+        elif (room <= 0 and (new or page.unmapped_overflow)) and not self._unmapped_full_logged:
+            self._unmapped_full_logged = True
+            log.info("%s: more than %d unknown metric families seen; further ones are counted in "
+                     "campwatch_engine_unmapped_metrics, not logged", self.url, UNMAPPED_NAMES_MAX)
+
+    def _count_rejected(self, page: ParsedPage) -> None:
+        for reason, n in page.rejected.items():
+            self._rejected[reason] = self._rejected.get(reason, 0) + n
+            if n and reason not in self._rejected_logged:
+                self._rejected_logged.add(reason)
+                log.warning("%s: %d samples rejected (%s): not stored and not used in rates; counted in "
+                            "campwatch_engine_rejected_samples_total (logged once per reason)", self.url, n, reason)
+
+
+def _same_origin_redirect(url: URL, status: int, location: str) -> URL:
+    """Where a redirect leads, when it stays on the scraped URL's scheme, host and port (a server
+    that moves /metrics to /metrics/); any other target is a scrape error naming it, masked."""
+    try:
+        target = url.join(URL(location))
+        same = target.origin() == url.origin()
+    except (ValueError, TypeError):
+        raise _Problem(f"HTTP {status} redirect with an unreadable Location header, not followed") from None
+    if not same:
+        raise _Problem(f"HTTP {status} redirect to {_masked(str(target))}, not followed: it leaves {url.origin()} "
+                       "(expected 200 with a metrics page at the configured URL)")
+    return target
+
+
+def _too_large(limit: int, seen: str) -> str:
+    return (f"page larger than engine.max_page_bytes ({limit} bytes; got {seen}); stopped reading, "
+            "expected a model server's metrics page")
+
+
+def _masked(location: str) -> str:
+    """A redirect target for an error message: credentials replaced, length bounded."""
+    try:
+        url = URL(location)
+        if url.user is not None or url.password is not None:
+            url = url.with_user("***").with_password(None) if url.password is None else \
+                url.with_user("***").with_password("***")
+        text = str(url)
+    except (ValueError, TypeError):
+        text = "(unreadable Location header)"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+_LIBC: ctypes.CDLL | bool | None = False
+
+
+def release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc malloc_trim); a no-op elsewhere. A large page
+    frees many megabytes at once, which glibc otherwise keeps, so RSS would stay at its peak."""
+    global _LIBC
+    if _LIBC is False:
+        name = ctypes.util.find_library("c")
+        try:
+            lib = ctypes.CDLL(name) if name else None
+        except OSError:
+            lib = None
+        _LIBC = lib if lib is not None and hasattr(lib, "malloc_trim") else None
+    if isinstance(_LIBC, ctypes.CDLL):
+        _LIBC.malloc_trim(0)
 
 
 def _raw_points(page: ParsedPage, host: str, server: str) -> list[Point]:
@@ -197,6 +330,8 @@ def build_engine_collectors(settings: EngineSettings, host: str,
         raise ConfigError("engine settings", problems)
     return [
         EngineCollector(url, host=host, interval_s=settings.interval_s, timeout_s=settings.effective_timeout_s,
-                        windows=windows, session_factory=session_factory, simulated=simulated)
+                        windows=windows, session_factory=session_factory, simulated=simulated,
+                        max_page_bytes=settings.max_page_bytes, max_series=settings.max_series,
+                        max_models=settings.max_models)
         for url in settings.urls
     ]

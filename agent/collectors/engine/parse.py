@@ -4,11 +4,17 @@ Parsing is pure (no I/O), so recorded pages drive the tests. prometheus_client's
 20 us per sample and half of a current vLLM page is families campwatch does not read (per-phase
 latencies, request parameters, client-library metrics). So the page is first cut into family blocks
 at its `# HELP` / `# TYPE` lines, a whole-line check with no sample parsing, and only the blocks of
-extracted concepts go to the parser. Each family is then found by one dict lookup on its name."""
+extracted concepts go to the parser. Each family is then found by one dict lookup on its name.
+
+A page is untrusted input: past `max_series` samples to parse or `max_models` (model, engine)
+pairs it is refused (PageError), unknown family names are remembered up to UNMAPPED_NAMES_MAX (the
+rest only counted), and a NaN, infinite or negative-counter value is rejected per series, counted
+by reason in `ParsedPage.rejected`, and never reaches a stored value or a rate."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,6 +39,17 @@ from agent.samples import HistogramSnapshot
 
 SeriesKey = tuple[str, str]
 """(model, engine)"""
+
+MAX_SERIES = 50_000
+"""Default engine.max_series: samples of the families read, per page."""
+MAX_MODELS = 256
+"""Default engine.max_models: (model, engine) pairs per page."""
+UNMAPPED_NAMES_MAX = 1000
+"""Unknown family names kept per page; further ones are counted in `unmapped_overflow`."""
+NAME_CHARS_MAX = 200
+"""An unknown family name longer than this is counted, not kept (real names are far shorter)."""
+REJECT_REASONS: tuple[str, ...] = ("nan", "inf", "negative_counter")
+_QUOTE_CHARS = 200
 
 
 class PageError(ValueError):
@@ -66,6 +83,54 @@ class ParsedPage:
     unmapped: frozenset[str]
     """Families with the server's prefix (or another) that no map knows; process_/python_ excluded."""
     lora: tuple[LoraAdapter, ...] = ()
+    unmapped_overflow: int = 0
+    """Unknown families not kept in `unmapped` (past UNMAPPED_NAMES_MAX, or absurdly long names)."""
+    rejected: Mapping[str, int] = field(default_factory=dict)
+    """Samples rejected on this page, by reason (REJECT_REASONS); absent reasons had none."""
+
+
+class _Unmapped:
+    """Unknown family names seen on one page, bounded."""
+
+    __slots__ = ("names", "overflow")
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.overflow = 0
+
+    def add(self, name: str) -> None:
+        if name in self.names:
+            return
+        if len(self.names) < UNMAPPED_NAMES_MAX and len(name) <= NAME_CHARS_MAX:
+            self.names.add(name)
+        else:
+            self.overflow += 1
+
+
+class _Table(dict[SeriesKey, SeriesValues]):
+    """The page's series, refusing the page past `limit` (model, engine) pairs."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+
+def _rejection(value: float, counter: bool) -> str | None:
+    """Why a sample value cannot be used (a REJECT_REASONS entry), None when it can."""
+    if value != value:
+        return "nan"
+    if value in (math.inf, -math.inf):
+        return "inf"
+    if counter and value < 0:
+        return "negative_counter"
+    return None
+
+
+def _quote(text: str) -> str:
+    """A piece of page text for an error message: short, whatever the page holds."""
+    return text if len(text) <= _QUOTE_CHARS else f"{text[:_QUOTE_CHARS]}... ({len(text)} chars)"
 
 
 def _lookup(server: ServerMap) -> Mapping[str, Source]:
@@ -86,12 +151,13 @@ _LE_CACHE: dict[str, float] = {}
 
 
 class _HistAcc:
-    __slots__ = ("buckets", "count", "sum")
+    __slots__ = ("bad", "buckets", "count", "sum")
 
     def __init__(self) -> None:
         self.buckets: dict[float, float] = {}
         self.sum = 0.0
         self.count: float | None = None
+        self.bad = False
 
     def snapshot(self) -> HistogramSnapshot:
         buckets = tuple(sorted(self.buckets.items()))
@@ -101,27 +167,39 @@ class _HistAcc:
         return HistogramSnapshot(buckets=buckets, sum=self.sum, count=count)
 
 
-def parse_page(text: str, *, skip_unused: bool = True) -> ParsedPage:
-    """Read one page. PageError when it is not Prometheus text or shows no known server's metrics.
+def parse_page(text: str, *, skip_unused: bool = True, max_series: int = MAX_SERIES,
+               max_models: int = MAX_MODELS) -> ParsedPage:
+    """Read one page. PageError when it is not Prometheus text, shows no known server's metrics,
+    or has more than `max_series` samples to parse or `max_models` (model, engine) pairs.
 
     `skip_unused=False` parses every family (same result, slower: for tests and the benchmark)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     lines = text.split("\n")
+    del text  # the lines hold it; a page is large only when hostile, so hold it once
     server = detect_server(_declared_names(lines))
-    unmapped: set[str] = set()
+    unmapped = _Unmapped()
     if server is not None and skip_unused:
-        text = _select_blocks(lines, _LOOKUPS[server.kind], unmapped)
+        lines = _select_blocks(lines, _LOOKUPS[server.kind], unmapped, max_series)
+    else:
+        _check_samples(sum(1 for line in lines if line and not line.startswith("#")), max_series)
     try:
-        families = list(text_string_to_metric_families(text))
+        families = list(text_string_to_metric_families("\n".join(lines)))
     except (ValueError, IndexError, KeyError, TypeError) as exc:
-        raise PageError(f"expected Prometheus text exposition format: {exc}") from None
+        raise PageError(f"expected Prometheus text exposition format: {_quote(str(exc))}") from None
+    del lines
     if server is None:
         server = detect_server(f.name for f in families)
     if server is None:
         raise PageError("expected vLLM (vllm:), SGLang (sglang:) or TGI (tgi_) metric families; found none "
                         f"among {len(families)} families")
-    return _extract(server, families, unmapped)
+    return _extract(server, families, unmapped, max_models)
+
+
+def _check_samples(count: int, max_series: int) -> None:
+    if count > max_series:
+        raise PageError(f"more than {max_series} samples to read on the page (engine.max_series); "
+                        "expected a model server's metrics page")
 
 
 def _declared_names(lines: list[str]) -> list[str]:
@@ -134,7 +212,7 @@ def _declared_names(lines: list[str]) -> list[str]:
     return names
 
 
-def _wanted(name: str, lookup: Mapping[str, Source], unmapped: set[str]) -> bool:
+def _wanted(name: str, lookup: Mapping[str, Source], unmapped: _Unmapped) -> bool:
     source = lookup.get(name)
     if source is None:
         if _unknown(name, lookup):
@@ -148,13 +226,16 @@ def _unknown(name: str, lookup: Mapping[str, Source]) -> bool:
     return not name.startswith(IGNORED_PREFIXES) and not (name.endswith("_created") and name[:-8] in lookup)
 
 
-def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: set[str]) -> str:
-    """The page with only the family blocks worth parsing. A block starts at a HELP or TYPE line
+def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: _Unmapped,
+                   max_series: int) -> list[str]:
+    """The page's lines in the family blocks worth parsing. A block starts at a HELP or TYPE line
     naming a new family; a sample line inside a skipped block that is not of that family (an
-    untyped family, which has no comment lines) is judged by its own name."""
+    untyped family, which has no comment lines) is judged by its own name. PageError past
+    `max_series` kept samples."""
     kept: list[str] = []
     current = ""
     keep = False
+    samples = 0
     for line in lines:
         if line.startswith("#"):
             parts = line.split(" ", 3)
@@ -166,10 +247,14 @@ def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: set
             keep = _wanted(current, lookup, unmapped)
         if keep:
             kept.append(line)
-    return "\n".join(kept)
+            if line and line[0] != "#":
+                samples += 1
+                if samples > max_series:
+                    _check_samples(samples, max_series)
+    return kept
 
 
-def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> ParsedPage:
+def _extract(server: ServerMap, families: list[Metric], unmapped: _Unmapped, max_models: int) -> ParsedPage:
     lookup = _LOOKUPS[server.kind]
     chosen: list[tuple[Source, Metric]] = []
     best_rank: dict[str, int] = {}
@@ -188,47 +273,60 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> P
         if rank is None or source.rank < rank:
             best_rank[concept] = source.rank
 
-    series: dict[SeriesKey, SeriesValues] = {}
+    series = _Table(max_models)
     hists: dict[tuple[SeriesKey, str], _HistAcc] = {}
     lora: dict[str, tuple[float, dict[str, str]]] = {}
+    rejected: Counter[str] = Counter()
     model_label, engine_label = server.model_label, server.engine_label
     for source, family in chosen:
         concept = source.concept
         if source.rank != best_rank[concept]:
             continue
         if concept in _HISTOGRAM_SET:
-            _read_histogram(family, concept, model_label, engine_label, series, hists)
+            _read_histogram(family, concept, model_label, engine_label, series, hists, rejected)
         elif concept == FINISH_REASONS:
-            _read_reasons(family, source, model_label, engine_label, series)
+            _read_reasons(family, source, model_label, engine_label, series, rejected)
         elif concept == LORA_ADAPTERS:
-            _read_lora(family, engine_label, lora)
+            _read_lora(family, engine_label, lora, rejected)
         else:
-            _read_scalar(family, concept, concept in _GAUGE_SET, model_label, engine_label, series)
+            _read_scalar(family, concept, concept in _GAUGE_SET, model_label, engine_label, series, rejected)
 
     for (key, concept), acc in hists.items():
-        series[key].histograms[concept] = acc.snapshot()
+        if not acc.bad:
+            series[key].histograms[concept] = acc.snapshot()
     for values in series.values():
         _complete(server, values)
-    return ParsedPage(server.kind, series, frozenset(unmapped), _lora_adapters(lora))
+    return ParsedPage(server.kind, series, frozenset(unmapped.names), _lora_adapters(lora),
+                      unmapped_overflow=unmapped.overflow, rejected=dict(rejected))
 
 
-def _series(series: dict[SeriesKey, SeriesValues], key: SeriesKey) -> SeriesValues:
+def _series(series: _Table, key: SeriesKey) -> SeriesValues:
     found = series.get(key)
     if found is None:
+        if len(series) >= series.limit:
+            raise PageError(f"more than {series.limit} (model, engine) pairs on the page (engine.max_models); "
+                            f"expected a model server's metrics page, last model {_quote(key[0])!r}")
         found = series[key] = SeriesValues(key[0], key[1])
     return found
 
 
 def _read_scalar(family: Metric, concept: str, gauge: bool, model_label: str, engine_label: str,
-                 series: dict[SeriesKey, SeriesValues]) -> None:
+                 series: _Table, rejected: Counter[str]) -> None:
     # Several samples for one (model, engine) differ in labels campwatch does not keep: counters
-    # add up; gauges (the same state reported per rank) take the largest.
+    # add up; gauges (the same state reported per rank) take the largest. A rejected sample takes
+    # its (model, engine)'s counter off this page: a partial sum would look like a restart.
+    poisoned: set[SeriesKey] = set()
     for sample in family.samples:
         value = float(sample.value)
-        if math.isnan(value):
-            continue
         labels = sample.labels
-        values = _series(series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))).values
+        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
+        values = _series(series, key).values
+        reason = _rejection(value, not gauge)
+        if reason is not None:
+            rejected[reason] += 1
+            if not gauge:
+                poisoned.add(key)
+            continue
         old = values.get(concept)
         if old is None:
             values[concept] = value
@@ -236,24 +334,34 @@ def _read_scalar(family: Metric, concept: str, gauge: bool, model_label: str, en
             values[concept] = max(old, value)
         else:
             values[concept] = old + value
+    for key in poisoned:
+        series[key].values.pop(concept, None)
 
 
 def _read_reasons(family: Metric, source: Source, model_label: str, engine_label: str,
-                  series: dict[SeriesKey, SeriesValues]) -> None:
+                  series: _Table, rejected: Counter[str]) -> None:
     mapping, other = source.reasons, source.other_reasons
+    poisoned: set[SeriesKey] = set()
     for sample in family.samples:
         value = float(sample.value)
-        if math.isnan(value):
-            continue
         labels = sample.labels
+        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
+        reasons = _series(series, key).reasons
+        bad = _rejection(value, True)
+        if bad is not None:
+            rejected[bad] += 1
+            poisoned.add(key)
+            continue
         upstream = labels.get(source.reason_label) or source.reason_default
         reason = mapping.get(upstream) or other or upstream
-        reasons = _series(series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))).reasons
         reasons[reason] = reasons.get(reason, 0.0) + value
+    for key in poisoned:  # request totals follow from the reasons: none rather than a partial sum
+        series[key].reasons.clear()
 
 
 def _read_histogram(family: Metric, concept: str, model_label: str, engine_label: str,
-                    series: dict[SeriesKey, SeriesValues], hists: dict[tuple[SeriesKey, str], _HistAcc]) -> None:
+                    series: _Table, hists: dict[tuple[SeriesKey, str], _HistAcc],
+                    rejected: Counter[str]) -> None:
     name = family.name
     bucket_name, sum_name, count_name = name + "_bucket", name + "_sum", name + "_count"
     le_cache = _LE_CACHE
@@ -270,6 +378,12 @@ def _read_histogram(family: Metric, concept: str, model_label: str, engine_label
             acc, last_key = found, key
         sample_name = sample.name
         value = float(sample.value)
+        if value != value or value in (math.inf, -math.inf) or (value < 0 and sample_name != sum_name):
+            reason = _rejection(value, True)
+            assert reason is not None
+            rejected[reason] += 1
+            acc.bad = True  # a histogram missing a bucket is no histogram: none for this series
+            continue
         if sample_name == bucket_name:
             le = labels.get("le", "")
             bound = le_cache.get(le)
@@ -277,7 +391,7 @@ def _read_histogram(family: Metric, concept: str, model_label: str, engine_label
                 try:
                     bound = float(le)
                 except ValueError:
-                    raise PageError(f"{name}: bucket bound le={le!r} is not a number") from None
+                    raise PageError(f"{name}: bucket bound le={_quote(le)!r} is not a number") from None
                 if len(le_cache) < 4096:
                     le_cache[le] = bound
             acc.buckets[bound] = acc.buckets.get(bound, 0.0) + value
@@ -287,9 +401,14 @@ def _read_histogram(family: Metric, concept: str, model_label: str, engine_label
             acc.count = value if acc.count is None else acc.count + value
 
 
-def _read_lora(family: Metric, engine_label: str, lora: dict[str, tuple[float, dict[str, str]]]) -> None:
+def _read_lora(family: Metric, engine_label: str, lora: dict[str, tuple[float, dict[str, str]]],
+               rejected: Counter[str]) -> None:
     # vLLM keeps one child per adapter combination ever seen; the current one has the latest time.
     for sample in family.samples:
+        reason = _rejection(float(sample.value), False)
+        if reason is not None:
+            rejected[reason] += 1
+            continue
         engine = sample.labels.get(engine_label, DEFAULT_ENGINE)
         seen = lora.get(engine)
         if seen is None or sample.value > seen[0]:
