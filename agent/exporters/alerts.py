@@ -14,6 +14,7 @@ Writing the files needs PyYAML (the dev extra); the sidecar never imports this m
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +22,11 @@ from typing import Any, Literal
 
 Severity = Literal["critical", "warning", "info"]
 
-RUNBOOK_URL = "https://github.com/campwatch/campwatch/blob/main/docs/runbooks.md"
-"""Where docs/runbooks.md is published; each alert links to its own section (#alert-name)."""
+RUNBOOK_URL = os.environ.get("CAMPWATCH_RUNBOOK_BASE", "docs/runbooks.md")
+"""Where docs/runbooks.md is published; each alert links to its own section (#alert-name). The shipped
+files say docs/runbooks.md (its path in this repository): regenerate them with CAMPWATCH_RUNBOOK_BASE set
+to the address where your team publishes the runbooks (a wiki, an internal Git host) to get links that
+open from Alertmanager and Grafana."""
 
 SIDECAR_JOB = "campwatch"
 """The scrape job's name: docker/prometheus.yml's job_name and the ServiceMonitor's jobLabel value."""
