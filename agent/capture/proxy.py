@@ -10,6 +10,7 @@ generation that keeps streaming is never cut."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -37,8 +38,10 @@ from agent.capture.request_info import (
 from agent.capture.sse import SseSplitter
 from agent.config import CaptureSettings, ProxySettings
 from agent.errors import ConfigError, Problem
+from agent.listen import bind_listeners, bound_port
 from agent.samples import Row
 from agent.store.sink import RowSink
+from agent.urls import display_url, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ TEE_MAX = 16 << 20
 """Non-streamed completion bodies are kept in memory up to this for parsing; larger ones give usage only."""
 
 SHUTDOWN_GRACE_S = 10.0
-"""At stop, requests in flight get this long to finish before they are cut."""
+"""At stop, requests in flight get this long to finish before they are cut (unless stop() says less)."""
 
 _DROP_REASON = "proxy_queue_full"
 _CAPTURE_SUFFIXES = (*COMPLETION_SUFFIXES, "/embeddings")
@@ -106,6 +109,7 @@ class ProxyServer:
         self._bind_host = bind_host.strip("[]")
         self._bind_port = int(port)
         self._upstream = proxy.upstream.rstrip("/")
+        self._upstream_shown = display_url(self._upstream)  # for logs, error bodies and records
         self._settings = proxy
         self._capture = capture
         self._host = host
@@ -122,6 +126,7 @@ class ProxyServer:
         self._model_labels: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
+        self._server: web.Server | None = None
         self._stopping = False
         self.port: int | None = None
 
@@ -141,27 +146,43 @@ class ProxyServer:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
         server = web.Server(self._handle, handler_cancellation=True, access_log=None)
+        self._server = server
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._bind_host, self._bind_port, backlog=1024)
         try:
-            await site.start()
-        except OSError:
-            await self.stop()
+            sockets = bind_listeners("proxy.listen", self._bind_host, self._bind_port, backlog=1024)
+        except Exception:
+            await self.stop(0.0)
             raise
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self._bind_port
-        log.info("proxy listening on %s:%s, forwarding to %s", self._bind_host, self.port, self._upstream)
+        for sock in sockets:
+            await web.SockSite(self._runner, sock).start()
+        self.port = bound_port(sockets)
+        log.info("proxy listening on %s:%s, forwarding to %s", self._bind_host, self.port, self._upstream_shown)
         return self.port
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop accepting, give requests in flight up to `timeout_s`, then cut them: their client and
+        upstream connections are closed, and each is recorded with error `proxy_stopping`."""
         self._stopping = True
+        deadline = time.monotonic() + max(timeout_s, 0.0)
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            for site in list(runner.sites):
+                await site.stop()  # no new connections
+            while self._inst.in_flight > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if self._server is not None:
+                # Cut what is still in flight: aborting the client transport cancels its handler, whose
+                # cleanup closes the upstream response (the model server sees the disconnect and aborts).
+                for handler in list(self._server.connections):
+                    handler.force_close()
+                    if handler.transport is not None:
+                        handler.transport.abort()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runner.cleanup(), timeout=1.0)
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()  # aborts pooled and in-use upstream connections
 
     # --- one request -----------------------------------------------------------------------------
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -214,10 +235,11 @@ class ProxyServer:
                               "(proxy.timeout_s)")
         except aiohttp.ClientConnectorError as exc:
             return self._fail(ex, 502, "upstream_unavailable", "upstream_error", "upstream_unavailable",
-                              f"cannot connect to the model server at {self._upstream}: {exc.os_error}")
+                              f"cannot connect to the model server at {self._upstream_shown}: {exc.os_error}")
         except aiohttp.ClientError as exc:
             return self._fail(ex, 502, "upstream_broken", "upstream_error", "upstream_broken",
-                              f"the model server at {self._upstream} closed the connection: {exc}")
+                              f"the model server at {self._upstream_shown} closed the connection: "
+                              f"{scrub_text(str(exc))}")
         ex.status = resp.status
         try:
             return await self._relay(request, resp, ex, strip=inject)
@@ -388,7 +410,7 @@ class ProxyServer:
     def _emit(self, ex: Exchange) -> None:
         """Build the record and offer it; never raises, never waits."""
         try:
-            record, text = build_record(ex, host=self._host, upstream=self._upstream, capture=self._capture,
+            record, text = build_record(ex, host=self._host, upstream=self._upstream_shown, capture=self._capture,
                                         simulated=self._simulated)
             route = ex.path if ex.path in ROUTE_LABELS else "other"
             self._inst.observe(route=route, model=self._model_label(record.model), status=record.status,

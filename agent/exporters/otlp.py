@@ -58,8 +58,8 @@ class OtlpExport:
     def flush(self) -> bool:
         return bool(self._provider.force_flush(timeout_millis=10_000))
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 10.0) -> None:
         try:
-            self._provider.shutdown(timeout_millis=10_000)
+            self._provider.shutdown(timeout_millis=max(timeout_s, 0.1) * 1000)
         except Exception as exc:  # the SDK raises if shut down twice; never fatal
             log.warning("OTLP shutdown: %s", exc)
