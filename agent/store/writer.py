@@ -111,5 +111,5 @@ class StoreWriter:
             return
         self._thread.join(timeout=max(timeout_s, 0.0))
         if self._thread.is_alive():
-            log.warning("the store did not answer within %gs at shutdown; %d rows were not written",
-                        timeout_s, self.pending())
+            log.warning("the store did not answer within %.1fs at shutdown; %d queued rows (and any batch "
+                        "being written) were not written", timeout_s, self.pending())
