@@ -7,6 +7,7 @@ The integrator may unify `PrivatePostgres` with tests/support/private_pg.py (fro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -183,17 +184,13 @@ class PrivatePostgres:
 
     def thaw(self) -> None:
         for pid in self._frozen:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
         self._frozen = []
 
     def destroy(self) -> None:
         self.thaw()
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
             self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w",
                               "stop")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
