@@ -17,7 +17,6 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from agent.cli import main
-
 from tests.integration.faults import Campwatch, EndlessStream
 from tests.integration.sidecar import free_port, repo_root
 
