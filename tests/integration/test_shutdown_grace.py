@@ -77,7 +77,7 @@ async def test_sigterm_exits_0_within_the_grace_with_a_stream_open_and_the_sqlit
     try:
         async with aiohttp.ClientSession() as session:
             await cw.wait_http(f"http://127.0.0.1:{metrics}/metrics", "campwatch_")
-            lock = sqlite3.connect(db, timeout=0, isolation_level=None)
+            lock = sqlite3.connect(db, timeout=20, isolation_level=None)
             lock.execute("BEGIN EXCLUSIVE")  # every write now waits for the busy timeout, then fails
             resp = await _open_stream(session, proxy, upstream)
             await _sigterm_and_check(cw, resp, upstream)
