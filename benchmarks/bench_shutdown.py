@@ -34,7 +34,7 @@ def _config(path: Path, grace: float, url: str, metrics: int, proxy: int, upstre
     return path
 
 
-async def one(fault: str, grace: float, pg: PrivatePostgres | None, pg_url: str) -> tuple[float, int]:
+async def one(fault: str, grace: float, pg: PrivatePostgres | None, pg_url: str) -> tuple[float, int, str]:
     tmp = Path(tempfile.mkdtemp(prefix="campwatch-bench-shutdown-"))
     upstream = EndlessStream()
     address = await upstream.start()
@@ -62,7 +62,7 @@ async def one(fault: str, grace: float, pg: PrivatePostgres | None, pg_url: str)
             code, seconds = await cw.terminate(timeout=grace + 60)
             if resp is not None:
                 resp.close()
-        return seconds, code
+        return seconds, code, cw.output
     finally:
         if pg is not None:
             pg.thaw()
@@ -74,6 +74,8 @@ async def one(fault: str, grace: float, pg: PrivatePostgres | None, pg_url: str)
 async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grace", type=float, nargs="+", default=[3.0, 10.0])
+    parser.add_argument("--faults", nargs="+", default=["baseline", "sqlite locked", "postgresql frozen"])
+    parser.add_argument("--verbose", action="store_true", help="print each run's shutdown log lines")
     args = parser.parse_args()
     pg = PrivatePostgres()
     try:
@@ -81,9 +83,11 @@ async def main() -> int:
         print(f"{'fault':<20} {'grace s':>8} {'exit s':>7} {'exit/grace':>10} {'code':>5}")
         worst = 0.0
         for grace in args.grace:
-            for fault in ("baseline", "sqlite locked", "postgresql frozen"):
-                seconds, code = await one(fault, grace, pg, pg_url)
+            for fault in args.faults:
+                seconds, code, output = await one(fault, grace, pg, pg_url)
                 print(f"{fault:<20} {grace:>8g} {seconds:>7.2f} {seconds / grace:>10.2f} {code:>5}", flush=True)
+                if args.verbose:
+                    print("\n".join(line for line in output.splitlines() if "alembic" not in line))
                 if fault != "baseline":
                     worst = max(worst, seconds - grace)
                 if code != 0:
