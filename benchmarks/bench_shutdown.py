@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -69,6 +70,7 @@ async def one(fault: str, grace: float, pg: PrivatePostgres | None, pg_url: str)
         if lock is not None:
             lock.close()
         await upstream.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def main() -> int:
