@@ -1,13 +1,17 @@
 """The `campwatch` command. The only place exceptions become exit codes:
-0 ok, 1 runtime error, 2 bad configuration or input, 3 store unavailable."""
+0 ok, 1 runtime error, 2 bad configuration or input (a port that cannot be bound included),
+3 store unavailable."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
@@ -16,8 +20,9 @@ import click
 from rich.console import Console
 
 from agent import __version__
-from agent.config import Settings, load_settings, masked
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, StoreError
+from agent.config import Settings, load_settings, masked, secret_values
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, StoreError
+from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Piped output (CI logs, files) gets a wide fixed width so tables are not truncated to 80 columns.
@@ -30,26 +35,57 @@ def _exits(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, FieldSpecError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        except (ConfigError, FieldSpecError, ListenError) as exc:
+            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:
-            err_console.print(f"[bold red]store error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]store error:[/] {scrub_text(str(exc))}", highlight=False)
             sys.exit(3)
         except CampwatchError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 
 
-def _logging(level: str, log_format: str = "text") -> None:
+def _logging(level: str, log_format: str = "text", settings: Settings | None = None) -> None:
     from agent.loglimit import LineCap
     from agent.logs import log_handler
 
     logging.basicConfig(level=level, handlers=[log_handler(log_format, sys.stderr)])
-    for handler in logging.getLogger().handlers:  # other libraries' lines too (aiohttp quotes requests)
+    # Every line, ours and the libraries', is capped in length and passes the scrubber: URLs lose
+    # their passwords and tokens, and no secret value from the settings is written.
+    scrubber = SecretScrubber(secret_values(settings) if settings is not None else ())
+    for handler in logging.getLogger().handlers:
         if not any(isinstance(f, LineCap) for f in handler.filters):
             handler.addFilter(LineCap())
+        handler.addFilter(scrubber)
+
+
+def _run_bounded(main_coro: Callable[[], Any], grace_s: float) -> None:
+    """asyncio.run, except that worker threads still blocked after the shutdown (a database that
+    does not answer) do not hold the exit: the loop gets a fresh executor to shut down, and if such
+    threads remain the process ends with os._exit once logs are flushed (their rows went to the spool)."""
+    async def go() -> None:
+        executor = ThreadPoolExecutor(thread_name_prefix="campwatch-worker")
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(executor)
+        try:
+            await main_coro()
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+
+    asyncio.run(go())
+    blocked = [t.name for t in threading.enumerate()
+               if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if blocked:
+        logging.getLogger("agent.cli").warning(
+            "exiting with %d worker threads still blocked (%s) after the %gs shutdown grace",
+            len(blocked), ", ".join(sorted(blocked)), grace_s)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -136,7 +172,7 @@ def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metric
     _put(overrides, "log_level", log_level.upper() if log_level else None)
     _put(overrides, "log_format", log_format)
     settings = _settings(config, overrides)
-    _logging(settings.log_level, settings.log_format)
+    _logging(settings.log_level, settings.log_format, settings)
     from agent.logs import log_startup
 
     log_startup(settings, config)
@@ -146,7 +182,7 @@ def run(config: str | None, db: str | None, engine_urls: tuple[str, ...], metric
         parts.runner.install_signal_handlers()
         await parts.runner.run()
 
-    asyncio.run(go())
+    _run_bounded(go, settings.shutdown_grace_s)
 
 
 @main.command("check-config")
@@ -184,6 +220,20 @@ def config_keys(as_json: bool) -> None:
     for k in keys:
         table.add_row(k.key, k.type, k.default, k.env, k.description)
     console.print(table)
+@main.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from standard input (one line).")
+def hash_password_command(from_stdin: bool) -> None:
+    """Print a scrypt hash of a password for metrics.basic_auth_users (asks twice, hidden, unless --stdin)."""
+    from agent.passwords import hash_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        err_console.print("[bold red]error:[/] expected a non-empty password", highlight=False)
+        sys.exit(2)
+    click.echo(hash_password(password))
 
 
 @main.group()

@@ -31,6 +31,8 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from agent.errors import ConfigError, Problem
+from agent.passwords import parse_hash
+from agent.urls import display_url, scrub_text, url_secrets
 
 ENV_PREFIX = "CAMPWATCH_"
 DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "campwatch" / "campwatch.db"
@@ -60,7 +62,8 @@ class StoreSettings(_Section):
             url = make_url(raw)
         except Exception as exc:
             raise ValueError(f"expected an SQLAlchemy URL such as sqlite:///path.db or "
-                             f"postgresql+psycopg://user@host/db, got {raw!r} ({exc})") from None
+                             f"postgresql+psycopg://user@host/db, got {display_url(raw)!r} "
+                             f"({scrub_text(str(exc), url_secrets(raw))})") from None
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
             raise ValueError(f"expected a sqlite or postgresql URL, got backend {url.get_backend_name()!r}")
         return value
@@ -81,8 +84,7 @@ class GpuSettings(_Section):
 
 
 def _metrics_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("expected an http(s):// URL of a /metrics endpoint")
+    check_http_url(url, "an http(s):// URL of a /metrics endpoint")
     return url
 
 
@@ -121,6 +123,35 @@ class MetricsSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18400, ge=0, le=65535)
     enabled: bool = True
+    basic_auth_users: dict[str, SecretStr] = {}
+    """user -> password hash (`campwatch hash-password`); when set, /metrics and /healthz need one."""
+    bearer_token_file: str = ""
+    """A file holding a token that /metrics and /healthz accept as `Authorization: Bearer <token>`."""
+    tls_cert_file: str = ""
+    """PEM certificate (chain) to serve /metrics over HTTPS; set with tls_key_file."""
+    tls_key_file: str = ""
+
+    @field_validator("basic_auth_users")
+    @classmethod
+    def _hashes_parse(cls, users: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for user, stored in users.items():
+            if not user or ":" in user:
+                raise ValueError(f"user names must be non-empty and hold no ':', got {user!r}")
+            try:
+                parse_hash(stored.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"{user}: {exc}") from None
+        return users
+
+    @model_validator(mode="after")
+    def _files(self) -> MetricsSettings:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both to serve HTTPS, or neither")
+        for key in ("bearer_token_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(self, key)
+            if path and not Path(path).is_file():
+                raise ValueError(f"{key}: expected a readable file, got {path!r} (no such file)")
+        return self
 
 
 class ProxySettings(_Section):
@@ -144,8 +175,8 @@ class ProxySettings(_Section):
     @field_validator("upstream")
     @classmethod
     def _base_url(cls, upstream: str) -> str:
-        if upstream and not upstream.startswith(("http://", "https://")):
-            raise ValueError("expected an http(s):// base URL")
+        if upstream:
+            check_http_url(upstream, "an http(s):// base URL")
         return upstream
 
     @model_validator(mode="after")
@@ -276,12 +307,22 @@ class OtlpSettings(_Section):
     interval_s: float = Field(60.0, gt=0)
     headers: dict[str, SecretStr] = {}
 
+    @field_validator("endpoint")
+    @classmethod
+    def _http_endpoint(cls, endpoint: str) -> str:
+        if endpoint:
+            check_http_url(endpoint, "an http(s):// OTLP/HTTP endpoint")
+        return endpoint
+
 
 class Settings(_Section):
     host: str = Field(default_factory=socket.gethostname)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     """text: one readable line per record; json: one JSON object per line (ts, level, logger, message)."""
+    shutdown_grace_s: float = Field(10.0, gt=0, le=600)
+    """From SIGTERM/SIGINT to exit, at most: streams in flight are cut and the last flush gives up
+    (what is left goes to the spool) so that the process always ends within it."""
     store: StoreSettings = StoreSettings()
     gpu: GpuSettings = GpuSettings()
     engine: EngineSettings = EngineSettings()
@@ -478,6 +519,8 @@ def _where(loc: Sequence[str | int]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+_SECRET_KEYS = ({"store", "url"}, {"otlp", "headers"}, {"capture", "caller_salt"}, {"metrics", "basic_auth_users"})
+"""Key paths whose raw input an error message never echoes."""
 
 
 def _describe(err: Mapping[str, Any]) -> str:
@@ -487,11 +530,46 @@ def _describe(err: Mapping[str, Any]) -> str:
         near = difflib.get_close_matches(str(loc[-1]), known_keys(loc[:-1]), n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
         return f"unknown key ({hint}`campwatch config keys` lists every key)"
-    if "input" in err and err["type"] not in {"missing"} and "got " not in message \
+    parts = {str(part) for part in err["loc"]}
+    secret = any(keys <= parts for keys in _SECRET_KEYS)
+    if "input" in err and err["type"] not in {"missing"} and "got " not in message and not secret \
             and not isinstance(err["input"], Mapping):
         # shown once: not when the validator's message already says what it got, nor a whole section
-        return f"{message} (got {err['input']!r})"
-    return message
+        return scrub_text(f"{message} (got {err['input']!r})")
+    return scrub_text(message)
+
+
+def check_http_url(url: str, expected: str, *, where: str = "") -> None:
+    """Raises ValueError unless `url` is http(s)://host[:port]...; the message shows the URL masked."""
+    from urllib.parse import urlsplit
+
+    shown = display_url(url)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{where}expected {expected} (got {shown!r})")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{where}expected {expected} with a port from 1 to 65535 (got {shown!r})") from None
+    if not parts.hostname:
+        raise ValueError(f"{where}expected {expected} with a host name (got {shown!r})")
+    if port == 0:
+        raise ValueError(f"{where}expected {expected} with a port from 1 to 65535 (got {shown!r})")
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold (URL passwords and tokens, header values, the caller salt),
+    for the log filter that keeps them out of every line."""
+    found = url_secrets(settings.store.url.get_secret_value())
+    for url in (*settings.engine.urls, settings.proxy.upstream, settings.otlp.endpoint):
+        found += url_secrets(url)
+    found += [v.get_secret_value() for v in settings.otlp.headers.values()]
+    found += [v.get_secret_value() for v in settings.metrics.basic_auth_users.values()]
+    found.append(settings.capture.caller_salt.get_secret_value())
+    for header in settings.otlp.headers.values():
+        _scheme, _, token = header.get_secret_value().partition(" ")
+        found.append(token)  # "Bearer <token>": the token alone too
+    return [s for s in found if s]
 
 
 def known_keys(loc: Sequence[str | int]) -> list[str]:
@@ -526,7 +604,10 @@ def _section_type(annotation: Any) -> Any:
 def masked(settings: Settings) -> dict[str, Any]:
     """The resolved settings as plain data with secrets (and DB passwords) masked."""
     data = settings.model_dump(mode="json")
-    url = make_url(settings.store.url.get_secret_value())
-    data["store"]["url"] = url.render_as_string(hide_password=True)
+    data["store"]["url"] = display_url(settings.store.url.get_secret_value())
+    data["engine"]["urls"] = [display_url(u) for u in settings.engine.urls]
+    data["proxy"]["upstream"] = display_url(settings.proxy.upstream)
+    data["otlp"]["endpoint"] = display_url(settings.otlp.endpoint)
     data["otlp"]["headers"] = {k: "**********" for k in settings.otlp.headers}
+    data["metrics"]["basic_auth_users"] = {k: "**********" for k in settings.metrics.basic_auth_users}
     return data

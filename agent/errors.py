@@ -8,6 +8,7 @@
     │   ├── NvmlUnavailable    no NVML library or driver: GPU collection is off, the rest runs
     │   └── EngineScrapeError  an engine /metrics endpoint failed (HTTP error, timeout, garbage)
     ├── StoreError             the database could not be opened, migrated or written
+    ├── ListenError            a listener (/metrics, the proxy) could not bind its address at start
     └── CostError              a cost computation cannot be done with the data and settings given
 
 Only `agent.cli` turns these into exit codes.
@@ -90,3 +91,16 @@ class CostError(CampwatchError):
 class BaselineError(ConfigError, CostError):
     """Configured API baselines that cannot be priced: a configuration problem (exit 2) that cost
     code may still catch as a CostError."""
+
+
+class ListenError(CampwatchError):
+    """A port could not be bound at start: fatal (exit 2), the message names the setting,
+    host:port and the reason."""
+
+    def __init__(self, setting: str, host: str, port: int, reason: str) -> None:
+        self.setting = setting
+        self.host = host
+        self.port = port
+        self.reason = reason
+        shown = f"[{host}]" if ":" in host else host
+        super().__init__(f"{setting}: cannot listen on {shown}:{port}: {reason}")

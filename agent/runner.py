@@ -1,5 +1,9 @@
 """The schedule: ticks each collector on its own interval, hands rows to the store writer and points
-to the snapshot, serves /metrics, runs store maintenance, and shuts down cleanly (last flush)."""
+to the snapshot, serves /metrics, runs store maintenance, and shuts down cleanly (last flush).
+
+Shutdown is bounded by `shutdown_grace_s`, counted from stop(): collectors and jobs are cancelled,
+services (the proxy: streams in flight are cut) get the grace less a reserve for the writer, the
+writer's last flush gets what remains (its rest goes to the spool), then the listeners close."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import contextlib
 import functools
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,8 +22,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import Engine
 
 from agent.collectors.base import Collector
-from agent.errors import CampwatchError, CollectorError
+from agent.errors import CampwatchError, CollectorError, ListenError
 from agent.exporters.snapshot import Snapshot
+from agent.exporters.web_auth import MetricsAuth
+from agent.listen import bind_listeners, bound_port
 from agent.samples import Collected
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
@@ -26,6 +33,12 @@ from agent.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Periodic = Callable[[], Awaitable[None]]
+Stop = Callable[[float], Awaitable[None]]
+"""A service's stop, given the seconds it may take."""
+
+WRITER_RESERVE = (0.2, 2.0)
+"""Of the shutdown grace, this share (at most this many seconds) is kept for the writer's last flush."""
+METRICS_CLOSE_S = 0.5
 
 
 @dataclass
@@ -42,19 +55,30 @@ class Runner:
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 18400
     periodic: Sequence[tuple[str, float, Periodic]] = field(default_factory=list)
-    services: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[None]]]] = field(
-        default_factory=list)
-    """(name, start, stop) pairs, e.g. the proxy; a service that fails to start is reported, not fatal."""
+    services: list[tuple[str, Callable[[], Awaitable[object]], Stop]] = field(default_factory=list)
+    """(name, start, stop) triples, e.g. the proxy; a service that fails to start is reported, not
+    fatal, except a listener that cannot bind (ListenError), which ends the start."""
+    shutdown_grace_s: float = 10.0
+    metrics_auth: MetricsAuth | None = None
+    metrics_tls: ssl.SSLContext | None = None
     metrics_bound_port: int | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _failing: set[str] = field(default_factory=set)
 
+    _stop_at: float | None = None
     def __post_init__(self) -> None:
         # the agent's own figures are read at export time, by every exporter (Prometheus and OTLP)
         self.snapshot.attach("agent", self.telemetry.points)
 
     def stop(self) -> None:
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
         self._stop.set()
+
+    def _left(self, reserve: float = 0.0) -> float:
+        """Seconds left of the shutdown grace (less `reserve`), never negative."""
+        started = self._stop_at if self._stop_at is not None else time.monotonic()
+        return max(0.0, started + self.shutdown_grace_s - reserve - time.monotonic())
 
     async def _tick(self, collector: Collector) -> None:
         started = time.perf_counter()
@@ -117,23 +141,21 @@ class Runner:
         return web.json_response({"status": "ok", "failing": sorted(self._failing)})
 
     async def _start_metrics(self) -> web.AppRunner | None:
+        """Raises ListenError when the port cannot be bound."""
         if self.metrics_port is None:
             return None
-        app = web.Application()
+        sockets = bind_listeners("metrics.port", self.metrics_host, self.metrics_port)
+        middlewares = [self.metrics_auth.middleware] if self.metrics_auth is not None else []
+        app = web.Application(middlewares=middlewares)
         app.add_routes([web.get("/metrics", self._metrics), web.get("/healthz", self._health)])
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=METRICS_CLOSE_S)
         await runner.setup()
-        site = web.TCPSite(runner, self.metrics_host, self.metrics_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            log.error("cannot serve /metrics on %s:%s: %s", self.metrics_host, self.metrics_port, exc)
-            return None
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.metrics_bound_port = int(sockets[0].getsockname()[1]) if sockets else self.metrics_port
-        log.info("serving /metrics on http://%s:%s/metrics", self.metrics_host, self.metrics_bound_port)
+        for sock in sockets:
+            await web.SockSite(runner, sock, ssl_context=self.metrics_tls).start()
+        self.metrics_bound_port = bound_port(sockets)
+        scheme = "https" if self.metrics_tls is not None else "http"
+        log.info("serving /metrics on %s://%s:%s/metrics%s", scheme, self.metrics_host, self.metrics_bound_port,
+                 " (auth required)" if self.metrics_auth is not None else "")
         return runner
 
     def install_signal_handlers(self) -> None:
@@ -143,16 +165,25 @@ class Runner:
                 loop.add_signal_handler(sig, self.stop)
 
     async def run(self) -> None:
+        """Serve until stop(). Raises ListenError (after undoing the start) when a port cannot be bound."""
         self.writer.start()
-        metrics_runner = await self._start_metrics()
-        started_services = []
-        for name, start, stop in self.services:
-            try:
-                await start()
-                started_services.append((name, stop))
-            except Exception as exc:
-                self.telemetry.collector_failed(name, 0.0)
-                log.error("%s could not start: %s", name, exc)
+        started_services: list[tuple[str, Stop]] = []
+        metrics_runner: web.AppRunner | None = None
+        try:
+            metrics_runner = await self._start_metrics()
+            for name, start, stop in self.services:
+                try:
+                    await start()
+                    started_services.append((name, stop))
+                except ListenError:
+                    raise
+                except Exception as exc:
+                    self.telemetry.collector_failed(name, 0.0)
+                    log.error("%s could not start: %s", name, exc)
+        except ListenError:
+            self.stop()
+            await self._shut_down([], started_services, metrics_runner)
+            raise
         tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, functools.partial(self._tick, c)),
                                      name=c.name) for c in self.collectors]
         tasks += [asyncio.create_task(self._schedule(name, interval, functools.partial(self._guarded, name, job)),
@@ -160,18 +191,35 @@ class Runner:
         try:
             await self._stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for name, stop in reversed(started_services):
-                try:
-                    await stop()
-                except Exception as exc:
-                    log.warning("stopping %s: %s", name, exc)
-            for collector in self.collectors:
-                with contextlib.suppress(Exception):
-                    await collector.close()
-            await asyncio.to_thread(self.writer.stop)
-            if metrics_runner is not None:
-                await metrics_runner.cleanup()
-            log.info("stopped; %d rows written in total", int(self.telemetry.written_count()))
+            self.stop()  # marks the start of the grace when run() ends another way (a cancel)
+            await self._shut_down(tasks, started_services, metrics_runner)
+
+    async def _shut_down(self, tasks: list[asyncio.Task[None]], services: list[tuple[str, Stop]],
+                         metrics_runner: web.AppRunner | None) -> None:
+        """Every step is bounded by what is left of the grace, so a hung part cannot hold the exit.
+        A job blocked in a worker thread (a database that does not answer) is abandoned there."""
+        grace = self.shutdown_grace_s
+        reserve = min(WRITER_RESERVE[0] * grace, WRITER_RESERVE[1])
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._left(reserve))
+        for name, stop in reversed(services):
+            try:
+                await asyncio.wait_for(stop(self._left(reserve)), timeout=self._left(reserve) + 0.5)
+            except TimeoutError:
+                log.warning("stopping %s took longer than the shutdown grace (%gs); left behind", name, grace)
+            except Exception as exc:
+                log.warning("stopping %s: %s", name, exc)
+        for collector in self.collectors:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(collector.close(), timeout=max(self._left(reserve), 0.1))
+        left = self._left()
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.writer.stop, timeout_s=left), timeout=left + 0.5)
+        except TimeoutError:
+            log.warning("the store did not take the last rows within the shutdown grace (%gs)", grace)
+        if metrics_runner is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(metrics_runner.cleanup(), timeout=METRICS_CLOSE_S + 0.5)
+        log.info("stopped; %d rows written in total", int(self.telemetry.written_count()))

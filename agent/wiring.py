@@ -16,6 +16,7 @@ from agent.config import Settings
 from agent.errors import NvmlUnavailable, StoreError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
+from agent.exporters.web_auth import metrics_auth, tls_context
 from agent.runner import Runner
 from agent.store.db import open_engine
 from agent.store.maintenance import maintain
@@ -112,7 +113,9 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
-        services=services,
+        services=services, shutdown_grace_s=settings.shutdown_grace_s,
+        metrics_auth=metrics_auth(settings.metrics) if settings.metrics.enabled else None,
+        metrics_tls=tls_context(settings.metrics) if settings.metrics.enabled else None,
     )
     return Parts(runner, engine, writer, snapshot, telemetry, registry, proxy)
 
@@ -169,7 +172,7 @@ def _otlp(settings: Settings, snapshot: Snapshot) -> tuple[str, Any, Any]:
     async def otlp_start() -> None:
         otlp.start()
 
-    async def otlp_stop() -> None:
-        await asyncio.to_thread(otlp.shutdown)
+    async def otlp_stop(timeout_s: float) -> None:
+        await asyncio.to_thread(otlp.shutdown, timeout_s)
 
     return ("otlp", otlp_start, otlp_stop)

@@ -13,6 +13,7 @@ generation that keeps streaming is never cut."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -41,8 +42,10 @@ from agent.capture.request_info import (
 from agent.capture.sse import SseSplitter
 from agent.config import CaptureSettings, ProxySettings
 from agent.errors import ConfigError, Problem
+from agent.listen import bind_listeners, bound_port
 from agent.samples import Point, Row
 from agent.store.sink import RowSink
+from agent.urls import display_url, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ TEE_MAX = 16 << 20
 """Non-streamed completion bodies are kept in memory up to this for parsing; larger ones give usage only."""
 
 SHUTDOWN_GRACE_S = 10.0
-"""At stop, requests in flight get this long to finish before they are cut."""
+"""At stop, requests in flight get this long to finish before they are cut (unless stop() says less)."""
 
 _DROP_REASON = "proxy_queue_full"
 _CAPTURE_SUFFIXES = (*COMPLETION_SUFFIXES, "/embeddings")
@@ -97,6 +100,15 @@ def upstream_origin(upstream: str) -> tuple[URL, str]:
         raise ConfigError("proxy", [Problem("proxy.upstream", "expected an http(s)://host[:port][/path] base URL")])
     origin = URL.build(scheme=base.scheme, host=base.host, port=base.port)
     return origin, base.raw_path.rstrip("/")
+
+
+def upstream_basic_auth(upstream: str) -> str | None:
+    """The Authorization header for credentials written in proxy.upstream (http://user:pass@host);
+    the forwarded URL itself never carries them (it is built on the bare origin)."""
+    base = URL(upstream)
+    if base.user is None:
+        return None
+    return aiohttp.BasicAuth(base.user, base.password or "").encode()
 
 
 def upstream_target(origin: URL, base_path: str, raw_target: str, method: str) -> URL | None:
@@ -160,6 +172,8 @@ class ProxyServer:
         self._bind_port = int(port)
         self._upstream = proxy.upstream.rstrip("/")
         self._origin, self._base_path = upstream_origin(proxy.upstream)
+        self._upstream_shown = display_url(self._upstream)  # for logs, error bodies and records
+        self._upstream_auth = upstream_basic_auth(proxy.upstream)
         self._settings = proxy
         self._capture = capture
         self._host = host
@@ -176,6 +190,7 @@ class ProxyServer:
         self._model_labels: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
+        self._server: web.Server | None = None
         self._stopping = False
         self._sse_overflow_logged = False
         self.port: int | None = None
@@ -200,27 +215,43 @@ class ProxyServer:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
         server = _Server(self._serve, handler_cancellation=True, access_log=None)
+        self._server = server
         self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._bind_host, self._bind_port, backlog=1024)
         try:
-            await site.start()
-        except OSError:
-            await self.stop()
+            sockets = bind_listeners("proxy.listen", self._bind_host, self._bind_port, backlog=1024)
+        except Exception:
+            await self.stop(0.0)
             raise
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self._bind_port
-        log.info("proxy listening on %s:%s, forwarding to %s", self._bind_host, self.port, self._upstream)
+        for sock in sockets:
+            await web.SockSite(self._runner, sock).start()
+        self.port = bound_port(sockets)
+        log.info("proxy listening on %s:%s, forwarding to %s", self._bind_host, self.port, self._upstream_shown)
         return self.port
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop accepting, give requests in flight up to `timeout_s`, then cut them: their client and
+        upstream connections are closed, and each is recorded with error `proxy_stopping`."""
         self._stopping = True
+        deadline = time.monotonic() + max(timeout_s, 0.0)
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            runner, self._runner = self._runner, None
+            for site in list(runner.sites):
+                await site.stop()  # no new connections
+            while self._inst.in_flight > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if self._server is not None:
+                # Cut what is still in flight: aborting the client transport cancels its handler, whose
+                # cleanup closes the upstream response (the model server sees the disconnect and aborts).
+                for handler in list(self._server.connections):
+                    handler.force_close()
+                    if handler.transport is not None:
+                        handler.transport.abort()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runner.cleanup(), timeout=1.0)
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()  # aborts pooled and in-use upstream connections
 
     # --- one request -----------------------------------------------------------------------------
     async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -284,6 +315,8 @@ class ProxyServer:
         inject = self._inject_usage and needs_usage_injection(ex.path, ex.info)
         headers = upstream_request_headers(request.headers,
                                            identity_encoding=ex.path.endswith(_CAPTURE_SUFFIXES))
+        if self._upstream_auth is not None and "Authorization" not in headers:
+            headers["Authorization"] = self._upstream_auth  # the client's own credentials go first
         data = with_usage_requested(body, ex.info) if inject else (body or None)
         try:
             resp = await self._session.request(request.method, url, headers=headers, data=data,
@@ -297,10 +330,11 @@ class ProxyServer:
                               "(proxy.timeout_s)")
         except aiohttp.ClientConnectorError as exc:
             return self._fail(ex, 502, "upstream_unavailable", "upstream_error", "upstream_unavailable",
-                              f"cannot connect to the model server at {self._upstream}: {exc.os_error}")
+                              f"cannot connect to the model server at {self._upstream_shown}: {exc.os_error}")
         except aiohttp.ClientError as exc:
             return self._fail(ex, 502, "upstream_broken", "upstream_error", "upstream_broken",
-                              f"the model server at {self._upstream} closed the connection: {exc}")
+                              f"the model server at {self._upstream_shown} closed the connection: "
+                              f"{scrub_text(str(exc))}")
         ex.status = resp.status
         try:
             return await self._relay(request, resp, ex, strip=inject)
@@ -491,7 +525,7 @@ class ProxyServer:
     def _emit(self, ex: Exchange) -> None:
         """Build the record and offer it; never raises, never waits."""
         try:
-            record, text = build_record(ex, host=self._host, upstream=self._upstream, capture=self._capture,
+            record, text = build_record(ex, host=self._host, upstream=self._upstream_shown, capture=self._capture,
                                         simulated=self._simulated)
             route = ex.path if ex.path in ROUTE_LABELS else "other"
             self._inst.observe(route=route, model=self._model_label(record.model), status=record.status,

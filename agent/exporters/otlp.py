@@ -152,13 +152,13 @@ class OtlpExport:
         while not self._stop.wait(self._interval_s):
             self.flush()
 
-    def flush(self) -> bool:
+    def flush(self, timeout_s: float = 10.0) -> bool:
         """Export the snapshot now; False (logged) when the receiver did not take it."""
         with self._lock:
             if self._closed:
                 return False
             try:
-                result = self._exporter.export(self.collect(), timeout_millis=10_000)
+                result = self._exporter.export(self.collect(), timeout_millis=max(timeout_s, 0.1) * 1000)
             except Exception as exc:  # never fatal: the next interval tries again
                 result = MetricExportResult.FAILURE
                 reason = str(exc)
@@ -172,16 +172,25 @@ class OtlpExport:
             self._failing = not ok
             return ok
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Stop the loop and make a last export, all within `timeout_s` (the shutdown grace's share)."""
+        deadline = time.monotonic() + max(timeout_s, 0.1)
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         if self._closed:
             return
-        self.flush()
-        with self._lock:
+        left = deadline - time.monotonic()
+        if left > 0.05:
+            self.flush(timeout_s=left)
+        if not self._lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            log.warning("OTLP shutdown: an export was still running at the end of the grace")
+            return
+        try:
             self._closed = True
             try:
                 self._exporter.shutdown()
             except Exception as exc:  # never fatal
                 log.warning("OTLP shutdown: %s", exc)
+        finally:
+            self._lock.release()

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from agent.errors import StoreError
+from agent.urls import display_url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,8 +33,8 @@ def open_engine(raw_url: str) -> Engine:
     """An Engine for the URL; creates the SQLite file's folder. Raises StoreError."""
     try:
         url = normalize_url(raw_url)
-    except Exception as exc:
-        raise StoreError(f"store.url: expected an SQLAlchemy URL, got {raw_url!r}: {exc}") from None
+    except Exception:
+        raise StoreError(f"store.url: expected an SQLAlchemy URL, got {display_url(raw_url)!r}") from None
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:":

@@ -93,14 +93,23 @@ class StoreWriter:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            try:
-                self.flush()
-            except Exception:  # a bug in one flush must not end the writer
-                log.exception("store flush crashed")
+            self._flush_logged()
+        self._flush_logged()  # the last flush, on this thread, so stop() can give up waiting for it
 
-    def stop(self) -> None:
-        """Stop the thread after a last flush."""
+    def _flush_logged(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # a bug in one flush must not end the writer
+            log.exception("store flush crashed")
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """Stop the thread after a last flush; never blocks longer than `timeout_s` (a store that does
+        not answer keeps the rest queued, and the daemon thread is abandoned)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self.flush()
+        if self._thread is None:
+            self.flush()
+            return
+        self._thread.join(timeout=max(timeout_s, 0.0))
+        if self._thread.is_alive():
+            log.warning("the store did not answer within %.1fs at shutdown; %d queued rows (and any batch "
+                        "being written) were not written", timeout_s, self.pending())

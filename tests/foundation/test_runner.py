@@ -115,3 +115,33 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> Non
     runner.stop()
     await task
     assert [p.name for p in snapshot.points() if p.name.startswith("campwatch_engine")] == ["campwatch_engine_up"]
+
+
+async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_last_flush_still_runs(
+        tmp_path, caplog) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    good = Ticking()
+    given: list[float] = []
+
+    async def start() -> None:
+        return None
+
+    async def hang(timeout_s: float) -> None:
+        given.append(timeout_s)
+        await asyncio.Event().wait()  # ignores the time it was given
+
+    runner = Runner(host="h1", collectors=[good], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
+                    engine=engine, snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot),
+                    metrics_port=None, services=[("stuck", start, hang)], shutdown_grace_s=1.0)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.3)
+    runner.stop()
+    await asyncio.wait_for(task, timeout=10)  # a hang guard, not a timing assertion
+    assert len(given) == 1 and 0 < given[0] <= 0.8  # the grace less the writer's 20 % reserve
+    assert "stopping stuck took longer than the shutdown grace" in caplog.text
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(gpu_samples)).scalar()
+    assert stored == good.calls  # the writer still had its share of the grace

@@ -39,6 +39,7 @@ from agent.config import EngineSettings
 from agent.errors import ConfigError, EngineScrapeError, Problem
 from agent.samples import Collected, EngineSample, Point, Row, labels
 from agent.store.schema import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
+from agent.urls import display_url, scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,11 @@ class EngineCollector:
         max_models: int = MAX_MODELS,
     ) -> None:
         if not 0 < timeout_s < interval_s:
-            raise ValueError(f"{url}: timeout_s ({timeout_s}) must be positive and shorter than "
+            raise ValueError(f"{display_url(url)}: timeout_s ({timeout_s}) must be positive and shorter than "
                              f"interval_s ({interval_s})")
-        self.url = url
-        self.name = f"engine:{url}"
+        self._fetch_url = url  # may hold credentials: only the HTTP client sees it
+        self.url = display_url(url)  # names the server everywhere else (labels, rows, logs)
+        self.name = f"engine:{self.url}"
         self.interval_s = interval_s
         self.host = host
         self.simulated = simulated
@@ -139,7 +141,7 @@ class EngineCollector:
         limit = self._max_page_bytes
         chunks: list[bytes] = []
         size = 0
-        url = URL(self.url)
+        url = URL(self._fetch_url)
         try:
             async with asyncio.timeout(self._timeout.total):  # one deadline, redirects included
                 for _ in range(_MAX_REDIRECTS + 1):
@@ -165,7 +167,7 @@ class EngineCollector:
         except TimeoutError:
             raise _Problem(f"no complete answer within {self._timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
-            raise _Problem(f"request failed: {exc.__class__.__name__}: {exc}") from None
+            raise _Problem(f"request failed: {exc.__class__.__name__}: {scrub_text(str(exc))}") from None
         finally:
             if size > _TRIM_ABOVE_BYTES and size > limit:
                 chunks.clear()
@@ -324,7 +326,7 @@ def build_engine_collectors(settings: EngineSettings, host: str,
     problems: list[Problem] = []
     for i, url in enumerate(settings.urls):
         if url in seen:
-            problems.append(Problem(f"engine.urls[{i}]", f"{url} is listed twice"))
+            problems.append(Problem(f"engine.urls[{i}]", f"{display_url(url)} is listed twice"))
         seen.add(url)
     if problems:
         raise ConfigError("engine settings", problems)
