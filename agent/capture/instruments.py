@@ -39,11 +39,13 @@ class ProxyInstruments:
         _make("campwatch_proxy_requests_in_flight", registry).set_function(lambda: self.in_flight)
         self._errors = _make("campwatch_proxy_errors_total", registry)
         self._record_errors = _make("campwatch_proxy_record_errors_total", registry)
+        self._client_aborts = _make("campwatch_proxy_client_aborts_total", registry)
         self.captured = _make("campwatch_proxy_outputs_captured_total", registry)
         self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._prompt = self._tokens.labels(direction="prompt")
         self._completion = self._tokens.labels(direction="completion")
         self._cached = self._tokens.labels(direction="cached_prompt")
+        self._reasoning = self._tokens.labels(direction="reasoning")
 
     def _child(self, family: Any, key: str, values: tuple[str, ...]) -> Any:
         child = self._children.get((key, values))
@@ -63,6 +65,12 @@ class ProxyInstruments:
             self._completion.inc(completion_tokens)
         if cached_tokens:
             self._cached.inc(cached_tokens)
+
+    def reasoning_tokens(self, tokens: int) -> None:
+        self._reasoning.inc(tokens)
+
+    def client_abort(self, model: str) -> None:
+        self._child(self._client_aborts, "client_aborts", (model,)).inc()
 
     def error(self, reason: str) -> None:
         self._child(self._errors, "errors", (reason,)).inc()
