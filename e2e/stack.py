@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "campwatch-e2e/tiny-llama"
 
 VLLM_ENV = {"VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+            "OMP_NUM_THREADS": "1",
             "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 VLLM_FLAGS = ("--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "1024",
               "--num-gpu-blocks-override", "64", "--max-num-seqs", "4", "--seed", "0")
@@ -128,8 +129,10 @@ enabled = false
 """)
         clog = work / "campwatch.log"
         with clog.open("wb") as sink:
+            own = {k: v for k, v in os.environ.items() if not k.startswith("CAMPWATCH_")}  # the file decides
             campwatch = subprocess.Popen([str(campwatch_bin), "run", "--config", str(config), "--host", "e2e"],
-                                         stdout=sink, stderr=subprocess.STDOUT, cwd=work, start_new_session=True)
+                                         stdout=sink, stderr=subprocess.STDOUT, cwd=work, env=own,
+                                         start_new_session=True)
         processes.append(("campwatch", campwatch, clog))
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         _wait_http(metrics_url, 120, campwatch, "campwatch", clog, ok='campwatch_engine_up{')

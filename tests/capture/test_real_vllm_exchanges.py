@@ -70,7 +70,9 @@ class Replay:
         raw = fixture("chat-stream-usage.sse" if usage else "chat-stream.sse")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         await response.prepare(request)
-        for event in events(raw):
+        for i, event in enumerate(events(raw)):
+            if i == 2 and mode == "pause-midstream":
+                await asyncio.sleep(0.5)
             await response.write(event)
         self.served.set()
         if self.linger_s:
@@ -131,10 +133,9 @@ async def test_a_stream_whose_done_was_delivered_is_complete_when_the_sdk_closes
 
 async def test_a_stream_cut_before_done_is_still_a_client_disconnect(
         replay: tuple[Replay, str], make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
-    upstream, base = replay
-    upstream.linger_s = 0.5
+    _, base = replay
     proxy = await make_proxy(base)
-    resp = await client.post(proxy.url + CHAT, json=REQUEST)
+    resp = await client.post(proxy.url + CHAT, json=REQUEST, headers={"X-Replay": "pause-midstream"})
     await resp.content.readuntil(b"\n\n")
     resp.close()
     await asyncio.sleep(0.7)
