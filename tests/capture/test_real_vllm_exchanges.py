@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from aiohttp import web
 from capture_stub import ProxyFactory, settle
 
 from agent.capture.catalog import PROXY_METRICS
+from agent.capture.usage_chunk import merge_usage_chunk_fields
 from agent.samples import RequestRecord
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
@@ -203,3 +205,34 @@ def test_the_proxy_side_abort_count_is_declared_beside_the_engine_abort_rate() -
     spec = {s.name: s for s in PROXY_METRICS}["campwatch_proxy_client_aborts_total"]
     assert (spec.kind, spec.labels) == ("counter", ("model",))
     assert "vLLM does not count" in spec.help
+
+
+def _same_answer(event: bytes, like: bytes) -> bytes:
+    """`event` with the id and created of `like`: two answers differ only there."""
+    for pattern in (rb'"id":"[^"]*"', rb'"created":\d+'):
+        found = re.search(pattern, like)
+        assert found is not None
+        event = re.sub(pattern, found.group(0).replace(b"\\", b"\\\\"), event)
+    return event
+
+
+def test_the_finish_chunk_takes_back_what_vllm_moved_into_the_usage_chunk_byte_for_byte() -> None:
+    with_usage, direct = events(fixture("chat-stream-usage.sse")), events(fixture("chat-stream.sse"))
+    finish, usage = with_usage[-3], with_usage[-2]
+    assert b"system_fingerprint" not in finish and b"system_fingerprint" in usage  # what vLLM 0.32 does
+    assert _same_answer(merge_usage_chunk_fields(finish, usage), direct[-2]) == direct[-2]
+
+
+def test_a_usage_chunk_with_nothing_else_leaves_the_finish_chunk_untouched() -> None:
+    finish = events(fixture("chat-stream-usage.sse"))[-3]
+    bare_usage = b'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[],' \
+                 b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}\n\n'
+    assert merge_usage_chunk_fields(finish, bare_usage) is finish
+    assert merge_usage_chunk_fields(finish, b"data: not json\n\n") is finish
+
+
+def test_a_member_the_finish_chunk_has_as_null_is_filled_in() -> None:
+    finish = b'data: {"id":"a","choices":[{"index":0,"finish_reason":"stop"}],"system_fingerprint":null}\n\n'
+    usage = b'data: {"id":"a","choices":[],"usage":{},"system_fingerprint":"fp-1"}\n\n'
+    merged = json.loads(merge_usage_chunk_fields(finish, usage)[6:])
+    assert merged == {"id": "a", "choices": [{"index": 0, "finish_reason": "stop"}], "system_fingerprint": "fp-1"}
