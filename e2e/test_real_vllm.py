@@ -366,8 +366,11 @@ def test_one_record_per_proxied_request_with_the_exact_tokens(stack: Stack) -> N
     errors = Counter(r["error"] for r in rows if r["error"])
     SUMMARY["record_errors"] = dict(errors)
     assert not errors, errors
+    # TTFT is the first chunk that shows output; a lone token that decodes to no text yet (half a
+    # UTF-8 character: the random model makes those) shows none
     streamed = [r for r in rows if r["stream"] and r["status"] == 200]
-    assert all(r["ttft_seconds"] is not None and r["ttft_seconds"] > 0 for r in streamed)
+    assert all((r["ttft_seconds"] is not None and r["ttft_seconds"] > 0) == (r["chunks"] > 0) for r in streamed)
+    assert sum(r["chunks"] > 0 for r in streamed) > 0.9 * len(streamed)
     SUMMARY["records"] = len(rows)
 
 
