@@ -1,11 +1,14 @@
-"""The Responses API (/v1/responses) and reasoning tokens, from OpenAI's documented shapes: the
-streamed events (`event:` + `data:` lines, response.output_text.delta ... response.completed) and
-the response object with usage input_tokens/output_tokens and their *_details. Before this, a
-Responses body yielded no tokens at all."""
+"""The Responses API (/v1/responses) and reasoning tokens. Most tests use OpenAI's documented
+shapes (the streamed events, `event:` + `data:` lines, response.output_text.delta ...
+response.completed, and the response object with usage input_tokens/output_tokens and their
+*_details), since the tiny model of the e2e suite reasons about nothing; the last test replays
+vLLM 0.32's own Responses answers captured by `make e2e`. Before this, a Responses body yielded
+no tokens at all."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -152,5 +155,62 @@ async def test_the_proxy_records_responses_api_traffic_streamed_and_not(
         assert streamed.ttft_seconds is not None and streamed.chunks == 3
         assert proxy.value("campwatch_proxy_tokens_total", direction="reasoning") == 8
         assert proxy.value("campwatch_proxy_tokens_total", direction="prompt") == 74
+    finally:
+        await runner.cleanup()
+
+
+# --- from the real vLLM 0.32 captures (tests/fixtures/vllm/vllm-0.32-responses*) ------------------
+
+_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
+
+
+def _captured(name: str) -> bytes:
+    return (_FIXTURES / f"vllm-0.32-{name}").read_bytes()
+
+
+async def _captured_upstream(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    if not body.get("stream"):
+        return web.Response(body=_captured("responses.json"), content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+    await response.prepare(request)
+    for part in _captured("responses-stream.sse").split(b"\n\n"):
+        if part:
+            await response.write(part + b"\n\n")
+    await response.write_eof()
+    return response
+
+
+async def test_vllms_own_responses_api_answers_are_recorded_with_their_usage(
+        make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
+    app = web.Application()
+    app.router.add_post("/v1/responses", _captured_upstream)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        proxy = await make_proxy(f"http://127.0.0.1:{port}")
+        async with client.post(proxy.url + "/v1/responses", json={"model": "m", "input": "hi"}) as resp:
+            whole_body = await resp.json()
+        async with client.post(proxy.url + "/v1/responses", json={"model": "m", "input": "hi",
+                                                                  "stream": True}) as resp:
+            assert await resp.read() == _captured("responses-stream.sse")
+        await settle()
+        whole, streamed = [r for r in proxy.sink.rows if isinstance(r, RequestRecord)]
+        stream_text = _captured("responses-stream.sse")
+        completed = json.loads(stream_text.rsplit(b"data: ", 1)[1])["response"]
+        deltas = stream_text.count(b"event: response.output_text.delta\n")
+        for record, answer in ((whole, whole_body), (streamed, completed)):
+            usage = answer["usage"]
+            text = answer["output"][0]["content"][0]["text"]
+            assert (record.prompt_tokens, record.completion_tokens, record.cached_tokens,
+                    record.reasoning_tokens) == (usage["input_tokens"], usage["output_tokens"],
+                                                 usage["input_tokens_details"]["cached_tokens"],
+                                                 usage["output_tokens_details"]["reasoning_tokens"])
+            assert (record.output_chars, record.finish_reason, record.error) == (len(text), "length", None)
+        assert streamed.chunks == deltas and streamed.ttft_seconds is not None
+        assert whole.ttft_seconds is None
     finally:
         await runner.cleanup()
