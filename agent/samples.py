@@ -116,6 +116,7 @@ class RequestRecord:
     language: str | None = None
     error: str | None = None
     simulated: bool = False
+    reasoning_tokens: int | None = None  # part of completion_tokens (usage's *_tokens_details)
 
 
 @dataclass(frozen=True, slots=True)

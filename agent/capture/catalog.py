@@ -28,8 +28,9 @@ PROXY_METRICS: tuple[MetricSpec, ...] = (
                "Time from the request reaching the proxy to the last byte sent to the client.",
                ("host", "route", "model")),
     MetricSpec("campwatch_proxy_tokens_total", "counter",
-               "Tokens reported by the upstream's usage, by direction (prompt, completion, cached_prompt; "
-               "cached_prompt is a part of prompt).",
+               "Tokens reported by the upstream's usage, by direction (prompt, completion, cached_prompt, "
+               "reasoning; cached_prompt is a part of prompt, reasoning a part of completion). The Responses "
+               "API's input/output tokens count as prompt/completion.",
                ("host", "direction")),
     MetricSpec("campwatch_proxy_requests_in_flight", "gauge", "Requests the proxy is forwarding now.", ("host",)),
     MetricSpec("campwatch_proxy_errors_total", "counter",
@@ -37,6 +38,12 @@ PROXY_METRICS: tuple[MetricSpec, ...] = (
                "upstream_broken, client_disconnected, body_too_large, bad_request_target: a CONNECT or "
                "absolute-form request refused, sse_event_too_large: a stream passed through unparsed).",
                ("host", "reason")),
+    MetricSpec("campwatch_proxy_client_aborts_total", "counter",
+               "Requests whose client went away before the answer ended, seen by the proxy, by model. vLLM "
+               "does not count these in its own abort counter (vllm:request_success_total{finished_reason="
+               "\"abort\"}, campwatch_engine_requests_aborted_total), so this is the client abort rate; a "
+               "client that closes right after the end of the stream ([DONE]) is not counted.",
+               ("host", "model")),
     MetricSpec("campwatch_proxy_record_errors_total", "counter",
                "Per-request records lost to a proxy-side failure (stage=build: computing the record; "
                "stage=sink: the store sink raised). Forwarding is not affected.",

@@ -21,6 +21,7 @@ IN_FLIGHT = "campwatch_proxy_requests_in_flight"
 ERRORS = "campwatch_proxy_errors_total"
 RECORD_ERRORS = "campwatch_proxy_record_errors_total"
 CAPTURED = "campwatch_proxy_outputs_captured_total"
+CLIENT_ABORTS = "campwatch_proxy_client_aborts_total"
 
 _DECLARED = frozenset(spec.name for spec in PROXY_METRICS)
 _BUCKETS: dict[str, tuple[float, ...]] = {TTFT: TTFT_BUCKETS, LATENCY: LATENCY_BUCKETS}
@@ -61,7 +62,8 @@ class ProxyInstruments:
 
     def __init__(self) -> None:
         specs = {spec.name: spec for spec in PROXY_METRICS}
-        missing = {REQUESTS, TTFT, LATENCY, TOKENS, IN_FLIGHT, ERRORS, RECORD_ERRORS, CAPTURED} - _DECLARED
+        published = {REQUESTS, TTFT, LATENCY, TOKENS, IN_FLIGHT, ERRORS, RECORD_ERRORS, CAPTURED, CLIENT_ABORTS}
+        missing = published - _DECLARED
         if missing:  # a family the proxy publishes must be declared in the catalog
             raise ValueError(f"proxy families not in PROXY_METRICS: {sorted(missing)}")
         # host is the snapshot's to add; the proxy fills the family's other labels
@@ -103,6 +105,14 @@ class ProxyInstruments:
                 self._add(TOKENS, ("completion",), completion_tokens)
             if cached_tokens:
                 self._add(TOKENS, ("cached_prompt",), cached_tokens)
+
+    def reasoning_tokens(self, tokens: int) -> None:
+        with self._lock:
+            self._add(TOKENS, ("reasoning",), tokens)
+
+    def client_abort(self, model: str) -> None:
+        with self._lock:
+            self._add(CLIENT_ABORTS, (model,))
 
     def error(self, reason: str) -> None:
         with self._lock:

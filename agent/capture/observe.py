@@ -1,6 +1,12 @@
 """What a response carried, read as it passes: usage, finish reason, output text (in memory only),
-and chunk timing. Knows the OpenAI response shapes (chat and text completions, streamed or not,
-embeddings' usage); everything else is ignored, never rejected."""
+and chunk timing. Knows the OpenAI response shapes (chat and text completions and the Responses
+API, streamed or not, embeddings' usage); everything else is ignored, never rejected.
+
+Responses API events (`type` member) follow OpenAI's documented stream: output deltas
+(`response.output_text.delta`, and like chat's reasoning/tool-call deltas, `response.reasoning_text.delta`,
+`response.reasoning_summary_text.delta`, `response.function_call_arguments.delta`,
+`response.refusal.delta`) time the chunks (TTFT is the first of them); `response.completed`,
+`response.incomplete` and `response.failed` carry the usage and end the stream."""
 
 from __future__ import annotations
 
@@ -15,6 +21,17 @@ from agent.capture.sse import event_data
 TEXT_LIMIT_CHARS = 1_000_000
 """Output text held for descriptors; beyond it characters are still counted."""
 
+_RESPONSE_DELTAS = frozenset({
+    "response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta",
+    "response.reasoning_summary_text.delta", "response.function_call_arguments.delta",
+})
+"""Responses API events that carry output (chat's content, reasoning, tool-call and refusal deltas)."""
+
+_RESPONSE_ENDS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+_INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
+"""Responses API incomplete_details.reason -> the chat finish_reason with the same meaning."""
+
 _USAGE_TAIL = re.compile(rb'"usage"\s*:\s*(\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\})')
 
 
@@ -23,18 +40,22 @@ class OutputObserver:
     added include_usage, so the usage-only chunk is reported as not to be forwarded."""
 
     __slots__ = ("_pieces", "_text_chars", "cached_tokens", "chars", "chunks", "completion_tokens", "done",
-                 "error", "finish_reason", "first_at", "gaps", "last_at", "prompt_tokens", "refusal_field",
-                 "strip_usage", "truncated", "usage_stripped")
+                 "error", "final_seen", "finish_reason", "first_at", "gaps", "last_at", "last_finished",
+                 "prompt_tokens", "reasoning_tokens", "refusal_field", "strip_usage", "truncated",
+                 "usage_stripped")
 
     def __init__(self, *, strip_usage: bool = False) -> None:
         self.strip_usage = strip_usage
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
         self.cached_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
         self.finish_reason: str | None = None
         self.refusal_field = False
         self.error: str | None = None
         self.done = False
+        self.final_seen = False  # [DONE] or a Responses API end event: the client got the whole answer
+        self.last_finished = False  # the last event parsed carried choice 0's finish_reason
         self.usage_stripped = False
         self.chunks = 0
         self.first_at: float | None = None
@@ -48,17 +69,22 @@ class OutputObserver:
     # --- streaming -------------------------------------------------------------------------------
     def on_event(self, event: bytes, now: float) -> bool:
         """Take one raw SSE event; returns False for the injected usage chunk (not to be forwarded)."""
+        self.last_finished = False
         payload = event_data(event)
         if payload is None:
             return True
         if payload == b"[DONE]":
-            self.done = True
+            self.done = self.final_seen = True
             return True
         try:
             obj = json.loads(payload)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return True
         if not isinstance(obj, dict):
+            return True
+        kind = obj.get("type")
+        if isinstance(kind, str) and "choices" not in obj:
+            self._on_response_event(kind, obj, now)
             return True
         usage = obj.get("usage")
         if usage:
@@ -87,18 +113,54 @@ class OutputObserver:
                 text = choice.get("text")
                 bearing = bool(text)
             if bearing:
-                if self.last_at is not None:
-                    self.gaps.append(now - self.last_at)
-                else:
-                    self.first_at = now
-                self.last_at = now
-                self.chunks += 1
+                self._chunk(now)
             if text and isinstance(text, str):
                 self._add_text(text)
             reason = choice.get("finish_reason")
             if reason:
                 self.finish_reason = str(reason)
+                self.last_finished = True
         return True
+
+    def _chunk(self, now: float) -> None:
+        if self.last_at is not None:
+            self.gaps.append(now - self.last_at)
+        else:
+            self.first_at = now
+        self.last_at = now
+        self.chunks += 1
+
+    def _on_response_event(self, kind: str, obj: dict[str, Any], now: float) -> None:
+        if kind in _RESPONSE_DELTAS:
+            self._chunk(now)
+            delta = obj.get("delta")
+            if kind == "response.output_text.delta" and isinstance(delta, str):
+                self._add_text(delta)
+            elif kind == "response.refusal.delta":
+                self.refusal_field = True
+        elif kind in _RESPONSE_ENDS:
+            self.final_seen = True
+            response = obj.get("response")
+            if isinstance(response, dict):
+                self._take_response_end(response)
+        elif kind == "error":
+            self.error = "upstream_error_event"
+
+    def _take_response_end(self, response: dict[str, Any]) -> None:
+        """A Responses API response object's usage and status (the body, or an end event's member)."""
+        usage = response.get("usage")
+        if usage:
+            self._take_usage(usage)
+        status = response.get("status")
+        if status == "completed":
+            self.finish_reason = "stop"
+        elif status == "incomplete":
+            details = response.get("incomplete_details")
+            reason = details.get("reason") if isinstance(details, dict) else None
+            self.finish_reason = _INCOMPLETE_REASONS.get(str(reason), str(reason or "incomplete"))
+        elif status == "failed":
+            self.finish_reason = "error"
+            self.error = "upstream_error_event"
 
     # --- whole bodies ----------------------------------------------------------------------------
     def on_body(self, body: bytes, *, complete: bool = True) -> None:
@@ -114,6 +176,9 @@ class OutputObserver:
         except (ValueError, UnicodeDecodeError, RecursionError):
             return
         if not isinstance(obj, dict):
+            return
+        if obj.get("object") == "response":
+            self._take_response_body(obj)
             return
         usage = obj.get("usage")
         if usage:
@@ -136,6 +201,23 @@ class OutputObserver:
             reason = choice.get("finish_reason")
             if reason:
                 self.finish_reason = str(reason)
+
+    def _take_response_body(self, obj: dict[str, Any]) -> None:
+        self._take_response_end(obj)
+        output = obj.get("output")
+        if not isinstance(output, list):
+            return
+        for item in output:
+            if not isinstance(item, dict) or item.get("type") != "message":
+                continue
+            content = item.get("content")
+            for part in content if isinstance(content, list) else ():
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                    self._add_text(part["text"])
+                elif part.get("type") == "refusal":
+                    self.refusal_field = True
 
     # --- results ---------------------------------------------------------------------------------
     @property
@@ -163,14 +245,26 @@ class OutputObserver:
             self.truncated = True
 
     def _take_usage(self, usage: Any) -> None:
+        """Chat/completions usage (prompt_tokens, completion_tokens, *_details) or the Responses
+        API's (input_tokens, output_tokens, *_details): the same four figures under other names."""
         if not isinstance(usage, dict):
             return
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        details = usage.get("prompt_tokens_details")
-        if isinstance(prompt, int):
+        responses = "input_tokens" in usage or "output_tokens" in usage
+        prefix = ("input", "output") if responses else ("prompt", "completion")
+        prompt = usage.get(f"{prefix[0]}_tokens")
+        completion = usage.get(f"{prefix[1]}_tokens")
+        details = usage.get(f"{prefix[0]}_tokens_details")
+        out_details = usage.get(f"{prefix[1]}_tokens_details")
+        if _count(prompt):
             self.prompt_tokens = prompt
-        if isinstance(completion, int):
+        if _count(completion):
             self.completion_tokens = completion
-        if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+        if isinstance(details, dict) and _count(details.get("cached_tokens")):
             self.cached_tokens = details["cached_tokens"]
+        if isinstance(out_details, dict) and _count(out_details.get("reasoning_tokens")):
+            self.reasoning_tokens = out_details["reasoning_tokens"]
+
+
+def _count(value: object) -> bool:
+    """A token count: an int that is not a bool (JSON true would pass isinstance(int))."""
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -34,12 +34,14 @@ from agent.capture.headers import client_response_headers, upstream_request_head
 from agent.capture.instruments import ProxyInstruments
 from agent.capture.records import Exchange, build_record, sample_output
 from agent.capture.request_info import (
-    COMPLETION_SUFFIXES,
+    OUTPUT_SUFFIXES,
     inspect_body,
     needs_usage_injection,
+    rejects_stream_options,
     with_usage_requested,
 )
 from agent.capture.sse import SseSplitter
+from agent.capture.usage_chunk import merge_usage_chunk_fields
 from agent.config import CaptureSettings, ProxySettings
 from agent.errors import ConfigError, Problem
 from agent.listen import bind_listeners, bound_port
@@ -71,7 +73,7 @@ SHUTDOWN_GRACE_S = 10.0
 """At stop, requests in flight get this long to finish before they are cut (unless stop() says less)."""
 
 _DROP_REASON = "proxy_queue_full"
-_CAPTURE_SUFFIXES = (*COMPLETION_SUFFIXES, "/embeddings")
+_CAPTURE_SUFFIXES = (*OUTPUT_SUFFIXES, "/embeddings")
 
 
 class _ClientGone(Exception):
@@ -186,6 +188,10 @@ class ProxyServer:
         self._id_prefix = secrets.token_hex(8)  # request ids: random per process, then a counter
         self._ids = itertools.count()
         self._inject_usage = capture.inject_usage
+        self._usage_accepted: bool | None = None
+        """What the upstream did with an injected stream_options: None until known, True once a
+        request carrying it succeeded (a later 400 is then never about it), False once it was
+        rejected for it (injection stops)."""
         self._rng = random.Random()
         self._model_labels: set[str] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -287,10 +293,12 @@ class ProxyServer:
         try:
             return await self._forward(request, ex, target)
         except asyncio.CancelledError:
-            # handler_cancellation: the client went away while we waited on the upstream
-            ex.error = ex.error or ("proxy_stopping" if self._stopping else "client_disconnected")
-            if ex.error == "client_disconnected":
-                self._inst.error("client_disconnected")
+            # handler_cancellation: the client went away while we waited on the upstream. One that
+            # closes right after the end of the stream (the sync SDK after [DONE]) got everything.
+            if not ex.final_delivered:
+                ex.error = ex.error or ("proxy_stopping" if self._stopping else "client_disconnected")
+                if ex.error == "client_disconnected":
+                    self._inst.error("client_disconnected")
             raise
         finally:
             self._inst.in_flight -= 1
@@ -321,9 +329,17 @@ class ProxyServer:
         try:
             resp = await self._session.request(request.method, url, headers=headers, data=data,
                                                allow_redirects=False)
-            if inject and resp.status in (400, 422):
+            if inject and resp.status in (400, 422) and self._usage_accepted is not True:
+                first = await resp.read()
+                if not rejects_stream_options(first):
+                    # the request's own fault (too long, bad parameter): the client gets this answer
+                    ex.status = resp.status
+                    ex.stream = ex.info.stream
+                    return await self._send_whole(request, resp, first, ex, parse=False)
                 resp = await self._retry_without_injection(resp, request.method, url, headers, body)
                 inject = self._inject_usage
+            elif inject and resp.status < 400:
+                self._usage_accepted = True
         except TimeoutError:
             return self._fail(ex, 504, "upstream_timeout", "upstream_error", "upstream_timeout",
                               f"the model server did not answer within {self._settings.timeout_s} s "
@@ -347,12 +363,12 @@ class ProxyServer:
         """An upstream that rejects stream_options must still serve the client's own request: resend
         it as it came, and stop injecting if that succeeds."""
         assert self._session is not None
-        await first.read()
         first.release()
         resp = await self._session.request(method, url, headers=headers, data=body or None,
                                            allow_redirects=False)
         if resp.status < 400:
             self._inject_usage = False
+            self._usage_accepted = False
             log.warning("the model server rejects stream_options.include_usage (HTTP %s); streaming requests "
                         "go through unchanged from now on and their token counts will be missing",
                         first.status)
@@ -399,6 +415,9 @@ class ProxyServer:
                 return await self._relay_stream(request, resp, ex, strip=strip and not encoded, parse=parse)
             return await self._relay_body(request, resp, ex, parse=parse and "json" in content_type)
         except _ClientGone:
+            if ex.final_delivered:  # the client closed after the end of the stream: it is complete
+                ex.finished = self._timer()
+                return web.Response(status=ex.status)  # not sent: the client is gone
             ex.error = "client_disconnected"
             self._inst.error("client_disconnected")
             return web.Response(status=499)  # not sent: the client is gone
@@ -414,7 +433,7 @@ class ProxyServer:
     async def _relay_body(self, request: web.BaseRequest, resp: aiohttp.ClientResponse, ex: Exchange, *,
                           parse: bool) -> web.StreamResponse:
         length = resp.content_length
-        full = parse and ex.path.endswith(COMPLETION_SUFFIXES)  # chat text matters; elsewhere only usage
+        full = parse and ex.path.endswith(OUTPUT_SUFFIXES)  # output text matters; elsewhere only usage
         if request.method == "HEAD" or resp.status in (204, 304):
             # No body, but the headers (Content-Length included) describe the resource: keep them all.
             empty = web.StreamResponse(status=resp.status, reason=resp.reason,
@@ -427,18 +446,7 @@ class ProxyServer:
             ex.finished = self._timer()
             return empty
         if length is not None and length <= WHOLE_BODY_MAX:
-            data = await resp.read()
-            whole = web.Response(body=data, status=resp.status, reason=resp.reason,
-                                    headers=client_response_headers(resp.headers, keep_length=False))
-            try:
-                await whole.prepare(request)
-                await whole.write_eof()
-            except ConnectionError as exc:
-                raise _ClientGone from exc
-            ex.finished = self._timer()
-            if parse:
-                ex.observer.on_body(data, complete=full)
-            return whole
+            return await self._send_whole(request, resp, await resp.read(), ex, parse=parse, full=full)
         response = web.StreamResponse(status=resp.status, reason=resp.reason,
                                       headers=client_response_headers(resp.headers, keep_length=True))
         try:
@@ -465,6 +473,21 @@ class ProxyServer:
             ex.observer.on_body(b"".join(kept), complete=full)
         return response
 
+    async def _send_whole(self, request: web.BaseRequest, resp: aiohttp.ClientResponse, data: bytes,
+                          ex: Exchange, *, parse: bool, full: bool = False) -> web.StreamResponse:
+        """Send a body already read from the upstream in one write."""
+        whole = web.Response(body=data, status=resp.status, reason=resp.reason,
+                             headers=client_response_headers(resp.headers, keep_length=False))
+        try:
+            await whole.prepare(request)
+            await whole.write_eof()
+        except ConnectionError as exc:
+            raise _ClientGone from exc
+        ex.finished = self._timer()
+        if parse:
+            ex.observer.on_body(data, complete=full)
+        return whole
+
     async def _relay_stream(self, request: web.BaseRequest, resp: aiohttp.ClientResponse, ex: Exchange, *,
                             strip: bool, parse: bool) -> web.StreamResponse:
         response = web.StreamResponse(status=resp.status, reason=resp.reason,
@@ -477,14 +500,28 @@ class ProxyServer:
         observer.strip_usage = strip
         splitter = SseSplitter(self._capture.max_sse_event_bytes)
         timer = self._timer
+        held: bytes | None = None  # stripping: choice 0's finish chunk, until the next event shows
+        # whether it is the usage chunk, whose extra members (system_fingerprint) it then takes over
         async for data in resp.content.iter_any():
             now = timer()
             if splitter.overflowed:  # an event past the limit: the rest of the stream goes through as is
                 await _write(response, data)
             elif strip:
-                events = splitter.feed(data)
-                keep = [event for event in events if observer.on_event(event, now)]
+                keep: list[bytes] = []
+                for event in splitter.feed(data):
+                    forward = observer.on_event(event, now)
+                    if held is not None:
+                        keep.append(held if forward else merge_usage_chunk_fields(held, event))
+                        held = None
+                    if forward:
+                        if observer.last_finished:
+                            held = event
+                        else:
+                            keep.append(event)
                 if splitter.overflowed:
+                    if held is not None:
+                        keep.append(held)
+                        held = None
                     keep.append(self._sse_overflow(ex, splitter))
                 if keep:
                     await _write(response, keep[0] if len(keep) == 1 else b"".join(keep))
@@ -495,6 +532,10 @@ class ProxyServer:
                         observer.on_event(event, now)
                     if splitter.overflowed:
                         self._sse_overflow(ex, splitter)
+            if observer.final_seen:
+                ex.final_delivered = True  # written above: [DONE] or the Responses end event is out
+        if held is not None:
+            await _write(response, held)
         rest = splitter.rest()
         if rest:
             forward = observer.on_event(rest, timer()) if parse or strip else True
@@ -528,10 +569,15 @@ class ProxyServer:
             record, text = build_record(ex, host=self._host, upstream=self._upstream_shown, capture=self._capture,
                                         simulated=self._simulated)
             route = ex.path if ex.path in ROUTE_LABELS else "other"
-            self._inst.observe(route=route, model=self._model_label(record.model), status=record.status,
+            model = self._model_label(record.model)
+            self._inst.observe(route=route, model=model, status=record.status,
                                ttft=record.ttft_seconds, latency=record.latency_seconds,
                                prompt_tokens=record.prompt_tokens, completion_tokens=record.completion_tokens,
                                cached_tokens=record.cached_tokens)
+            if record.reasoning_tokens:
+                self._inst.reasoning_tokens(record.reasoning_tokens)
+            if record.error == "client_disconnected":
+                self._inst.client_abort(model)
             rows: list[Row] = [record]
             captured = sample_output(record, text, capture=self._capture, rng=self._rng)
             if captured is not None:

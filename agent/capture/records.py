@@ -32,6 +32,8 @@ class Exchange:
     stream: bool = False
     finished: float | None = None
     error: str | None = None
+    final_delivered: bool = False
+    """The stream's end ([DONE], or a Responses API end event) was written to the client."""
     observer: OutputObserver = field(default_factory=OutputObserver)
 
     @property
@@ -78,6 +80,7 @@ def build_record(ex: Exchange, *, host: str, upstream: str, capture: CaptureSett
         language=described.language if described else None,
         error=(ex.error or obs.error),
         simulated=simulated,
+        reasoning_tokens=obs.reasoning_tokens,
     )
     return record, text
 

@@ -9,6 +9,9 @@ from typing import Any
 COMPLETION_SUFFIXES: tuple[str, ...] = ("/chat/completions", "/completions")
 """Routes whose streaming requests get `stream_options.include_usage` added upstream."""
 
+OUTPUT_SUFFIXES: tuple[str, ...] = (*COMPLETION_SUFFIXES, "/responses")
+"""Routes whose responses carry generated text (the Responses API always reports its usage)."""
+
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
 
 
@@ -41,8 +44,11 @@ def inspect_body(raw: bytes) -> RequestInfo:
     model = body.get("model")
     options = body.get("stream_options")
     response_format = body.get("response_format")
+    text = body.get("text")  # the Responses API's text.format
+    text_format = text.get("format") if isinstance(text, dict) else None
     json_requested = (
         (isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS)
+        or (isinstance(text_format, dict) and text_format.get("type") in _JSON_FORMATS)
         or body.get("guided_json") is not None  # vLLM's structured-output extension
     )
     return RequestInfo(
@@ -70,3 +76,13 @@ def with_usage_requested(raw: bytes, info: RequestInfo) -> bytes:
     merged = dict(info.body)
     merged["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     return json.dumps(merged, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+_STREAM_OPTION_WORDS = (b"stream_options", b"include_usage")
+
+
+def rejects_stream_options(error_body: bytes) -> bool:
+    """An upstream's 400/422 answer names stream_options: it is about the member the proxy added
+    (an older server or a strict schema), not about the client's own request."""
+    head = error_body[:8192]
+    return any(word in head for word in _STREAM_OPTION_WORDS)

@@ -139,6 +139,7 @@ request_records = Table(
     Column("language", String(16)),
     Column("error", String(255)),
     Column("simulated", Boolean, nullable=False, default=False),
+    Column("reasoning_tokens", Integer),  # migration 0003
     Index("ix_request_records_host_ts", "host", "ts"),
     Index("ix_request_records_model_ts", "model", "ts"),
 )

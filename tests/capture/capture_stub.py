@@ -97,8 +97,9 @@ class StubUpstream:
             return web.json_response({})
         if mode == "reject_stream_options":
             if b"stream_options" in body:
-                return web.json_response({"object": "error", "message": "extra fields not permitted",
-                                          "type": "BadRequestError", "code": 400}, status=400)
+                # what a strict (extra="forbid") pydantic schema answers: the field is named
+                return web.json_response({"detail": [{"type": "extra_forbidden", "loc": ["body", "stream_options"],
+                                                      "msg": "Extra inputs are not permitted"}]}, status=422)
             mode = "stream"
         if mode == "big":  # a large body with a Content-Length, or chunked without one
             blob = bytes(range(256)) * (int(request.query["kib"]) * 4)

@@ -100,7 +100,8 @@ async def test_exported_families_are_exactly_the_declared_ones_with_their_kinds_
                 for spec in PROXY_METRICS}
     # families without a series yet (no error so far) show nothing, as every snapshot family does
     assert set(families) <= set(declared)
-    assert set(declared) - set(families) == {"campwatch_proxy_errors", "campwatch_proxy_record_errors"}
+    assert set(declared) - set(families) == {"campwatch_proxy_errors", "campwatch_proxy_record_errors",
+                                             "campwatch_proxy_client_aborts"}
     for name, spec in declared.items():
         if name not in families:
             continue

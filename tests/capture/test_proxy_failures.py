@@ -99,6 +99,7 @@ async def test_a_client_leaving_mid_stream_releases_the_upstream_and_is_recorded
     record = _records(proxy.sink)[-1]
     assert record.error == "client_disconnected" and record.chunks >= 1
     assert proxy.value("campwatch_proxy_errors_total", reason="client_disconnected") == 1
+    assert proxy.value("campwatch_proxy_client_aborts_total", model=MODEL) == 1
     assert proxy.value("campwatch_proxy_requests_in_flight") == 0
 
 

@@ -39,7 +39,8 @@ ENGINE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_engine_requests_errored_total", "counter", "Requests that ended in an error.",
                _ENGINE),
     MetricSpec("campwatch_engine_requests_aborted_total", "counter",
-               "Requests aborted (client gone, cancelled).", _ENGINE),
+               "Requests aborted, as the engine counts them (cancelled, dropped). vLLM does not count a "
+               "client that disconnects here: see campwatch_proxy_client_aborts_total.", _ENGINE),
     MetricSpec("campwatch_engine_requests_running", "gauge", "Requests in the running batch.", _ENGINE),
     MetricSpec("campwatch_engine_requests_waiting", "gauge", "Requests queued.", _ENGINE),
     MetricSpec("campwatch_engine_kv_cache_usage_ratio", "gauge",
@@ -55,7 +56,9 @@ ENGINE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_engine_preemptions_per_second", "gauge", "Preemptions per second.", _SLI),
     MetricSpec("campwatch_engine_request_errors_per_second", "gauge", "Requests ending in an error per second.",
                _SLI),
-    MetricSpec("campwatch_engine_request_aborts_per_second", "gauge", "Requests aborted per second.", _SLI),
+    MetricSpec("campwatch_engine_request_aborts_per_second", "gauge",
+               "Requests aborted per second, as the engine counts them (vLLM leaves client disconnects out: "
+               "campwatch_proxy_client_aborts_total counts those).", _SLI),
     MetricSpec("campwatch_engine_finish_reason_ratio", "gauge",
                "Share of finished requests by finish reason (stop, length, abort, error, ...).",
                (*_SLI, "reason")),
