@@ -17,9 +17,10 @@ from agent.errors import NvmlUnavailable, StoreError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.runner import Runner
-from agent.store.db import open_engine
+from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
 from agent.store.migrate import upgrade
+from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 
@@ -75,7 +76,7 @@ class _Migrator:
 
 
 def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated: bool = False) -> Parts:
-    engine = open_engine(settings.store.url.get_secret_value())
+    engine = open_engine(settings.store.url.get_secret_value(), Timeouts.of(settings.store))
     migrator = _Migrator(engine)
     try:
         migrator.ensure()
@@ -84,8 +85,12 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     telemetry = Telemetry(settings.host)
     snapshot = Snapshot()
     registry = build_registry(snapshot)
-    writer = StoreWriter(engine, telemetry, flush_interval_s=settings.store.flush_interval_s,
-                         queue_max_rows=settings.store.queue_max_rows)
+    store = settings.store
+    spool = Spool(spool_dir_for(store.spool_dir, engine.url), telemetry, max_bytes=store.spool_max_bytes)
+    writer = StoreWriter(engine, telemetry, flush_interval_s=store.flush_interval_s,
+                         queue_max_rows=store.queue_max_rows, spool=spool, spool_after_s=store.spool_after_s,
+                         spool_queue_fraction=store.spool_queue_fraction, backoff_max_s=store.backoff_max_s,
+                         unhealthy_after_s=store.unhealthy_after_s)
     collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings, simulated)
 
     async def maintenance() -> None:

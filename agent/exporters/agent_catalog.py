@@ -14,7 +14,16 @@ AGENT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_samples_written_total", "counter",
                "Rows committed to the store.", ("table",)),
     MetricSpec("campwatch_dropped_total", "counter",
-               "Rows or records dropped, by reason (queue_full, store_error, ...).", ("reason",)),
+               "Rows or records dropped, by reason (queue_full, store_error, rejected, spool_full, ...).", ("reason",)),
     MetricSpec("campwatch_store_queue_rows", "gauge", "Rows waiting for the next store flush."),
+    MetricSpec("campwatch_store_values_sanitized_total", "counter",
+               "Values changed to be storable: reason nul (NUL characters removed) or truncated "
+               "(cut to the column's length, ending in …).", ("reason",)),
+    MetricSpec("campwatch_store_up", "gauge",
+               "1 if the store took the last flush (or had nothing to take), 0 while writes fail."),
+    MetricSpec("campwatch_spool_bytes", "gauge",
+               "Bytes of rows held in the local spool, waiting for the store to come back."),
+    MetricSpec("campwatch_store_oldest_unwritten_seconds", "gauge",
+               "Age of the oldest row queued or spooled but not yet in the store (0 when none)."),
     MetricSpec("campwatch_agent_info", "gauge", "The running campwatch agent (always 1).", ("version", "host")),
 )
