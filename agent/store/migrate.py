@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -57,6 +58,7 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _sleep_after_statement(*_args: Any) -> None:
+    print("campwatch-test: migration step", file=sys.stderr, flush=True)
     time.sleep(float(os.environ.get(STEP_SLEEP_ENV, "0")))
 
 
@@ -130,6 +132,7 @@ def _repair_half_migrated(conn: Connection, url: str) -> bool:
         return False
     base = base_schema()
     problems: list[str] = []
+    absent: list[str] = []
     for name in sorted(ours - set(base.tables)):
         problems.append(f"table {name} belongs to a later revision than 0001")
     sqlite = conn.dialect.name == "sqlite"
@@ -137,7 +140,7 @@ def _repair_half_migrated(conn: Connection, url: str) -> bool:
     for name, table in base.tables.items():
         if name not in present:
             if not sqlite:
-                problems.append(f"table {name} is missing")
+                absent.append(f"table {name} is missing")
             continue
         columns = {c["name"]: c for c in insp.get_columns(name)}
         expected = {c.name: c for c in table.columns}
@@ -156,7 +159,8 @@ def _repair_half_migrated(conn: Connection, url: str) -> bool:
                 if sqlite:
                     missing_indexes.append(index)
                 else:
-                    problems.append(f"index {index.name} is missing")
+                    absent.append(f"index {index.name} is missing")
+    problems += absent
     if problems:
         raise StoreError(
             f"{url} holds campwatch tables but no migration record (alembic_version), and they are not "
