@@ -40,6 +40,7 @@ from agent.telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 REPLAY_BATCH_ROWS = 5_000
+PROBE_ROWS = 100
 FAILURE_LOG_EVERY_S = 60.0
 STUCK_AFTER_S = 10.0
 """A write that has not returned after this long counts as the store being down (store_up 0)."""
@@ -240,8 +241,16 @@ class StoreWriter:
                 if self._queue:
                     batches.append(_Batch(new_segment_id(), 0, list(self._queue)))
                     self._queue.clear()
-            if not batches and not written and self._failing_since is not None:
-                self._probe()
+            if self._failing_since is not None:
+                if not batches and not written:
+                    self._probe()
+                elif batches and len(batches[0].rows) > PROBE_ROWS:
+                    # while the store fails, try a few rows first: a refused attempt stays cheap
+                    first = batches[0]
+                    batches[0:1] = [_Batch(first.segment, first.first_line, first.rows[:PROBE_ROWS],
+                                           uncertain=first.uncertain),
+                                    _Batch(first.segment, first.first_line + PROBE_ROWS, first.rows[PROBE_ROWS:],
+                                           uncertain=first.uncertain)]
             self._inflight = batches
             self._inflight_since = self._clock()
             while self._inflight and not self._closed:
@@ -304,10 +313,10 @@ class StoreWriter:
                 grouped.setdefault(codec, []).append(dict(zip(codec.columns, values, strict=True)))
             for codec, rows in grouped.items():
                 conn.execute(codec.table.insert(), rows)
+            if self._forget:  # before this batch's own marker, which may share a segment with them
+                conn.execute(delete(spool_replays).where(spool_replays.c.segment.in_(self._forget)))
             conn.execute(spool_replays.insert().values(segment=batch.segment, first_line=batch.first_line,
                                                        rows=len(batch.rows), committed_at=now))
-            if self._forget:
-                conn.execute(delete(spool_replays).where(spool_replays.c.segment.in_(self._forget)))
         self._forget = []
         for codec, rows in grouped.items():
             self._telemetry.written(codec.table.name, len(rows))
