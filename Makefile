@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck bench soak dashboards clean
+.PHONY: demo test lint typecheck bench soak soak-faults dashboards clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py
+
+soak-faults: $(STAMP)
+	$(BIN)/python benchmarks/soak_faults.py --minutes $(or $(MINUTES),30)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m agent.exporters.dashboards dashboards/

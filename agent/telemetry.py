@@ -23,6 +23,7 @@ class Telemetry:
         self._written: dict[str, float] = defaultdict(float)
         self._dropped: dict[str, float] = defaultdict(float)
         self._queue_rows = 0.0
+        self._accepted = 0.0
         self._sanitized: dict[str, float] = defaultdict(float)
         self._store_watch: Callable[[], tuple[bool, int, float | None]] | None = None
 
@@ -45,6 +46,10 @@ class Telemetry:
     def dropped(self, reason: str, rows: int = 1) -> None:
         with self._lock:
             self._dropped[reason] += rows
+
+    def accepted(self, rows: int) -> None:
+        with self._lock:
+            self._accepted += rows
 
     def queue_rows(self, rows: int) -> None:
         with self._lock:
@@ -83,6 +88,7 @@ class Telemetry:
             out += [Point("campwatch_samples_written_total", v, labels(table=k)) for k, v in self._written.items()]
             out += [Point("campwatch_dropped_total", v, labels(reason=k)) for k, v in self._dropped.items()]
             out.append(Point("campwatch_store_queue_rows", self._queue_rows))
+            out.append(Point("campwatch_store_rows_accepted_total", self._accepted))
             out += [Point("campwatch_store_values_sanitized_total", v, labels(reason=k))
                     for k, v in self._sanitized.items()]
             if store is not None:

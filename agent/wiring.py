@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -38,6 +40,32 @@ class Parts:
     telemetry: Telemetry
     registry: CollectorRegistry
     proxy: Any | None
+
+
+async def _store_thread(fn: Any, *args: Any) -> Any:
+    """Run a store job off the event loop on a daemon thread: unlike asyncio.to_thread, a call stuck
+    on a database that does not answer (a frozen server: no timeout fires) never keeps the process
+    from exiting at shutdown."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the process is exiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="campwatch-store-job", daemon=True).start()
+    return await future
 
 
 def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
@@ -98,7 +126,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
             migrator.ensure()
             maintain(engine, settings.host, raw_days=settings.store.raw_retention_days,
                      rollup_days=settings.store.rollup_retention_days)
-        await asyncio.to_thread(work)
+        await _store_thread(work)
 
     periodic: list[tuple[str, float, Any]] = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
@@ -133,7 +161,7 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
             # build_report brings this host's hourly ledger up to date before summarizing
             report = build_report(engine, settings.cost, timedelta(days=30), settings.host)
             snapshot.replace("cost", report_points(report))
-        await asyncio.to_thread(work)
+        await _store_thread(work)
 
     return [("cost", settings.cost.interval_s, cost)]
 
@@ -160,7 +188,7 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
             else:
                 telemetry.collector_ok("drift", worker.last_duration_s or 0.0)
         started = True
-        snapshot.replace("drift", await asyncio.to_thread(drift_points, engine, settings.host))
+        snapshot.replace("drift", await _store_thread(drift_points, engine, settings.host))
 
     return [("drift", settings.drift.interval_s, drift)]
 

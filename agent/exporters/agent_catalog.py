@@ -16,6 +16,9 @@ AGENT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_dropped_total", "counter",
                "Rows or records dropped, by reason (queue_full, store_error, rejected, spool_full, ...).", ("reason",)),
     MetricSpec("campwatch_store_queue_rows", "gauge", "Rows waiting for the next store flush."),
+    MetricSpec("campwatch_store_rows_accepted_total", "counter",
+               "Rows the store writer took into its queue; each is later written, spooled, or dropped "
+               "and counted in campwatch_dropped_total."),
     MetricSpec("campwatch_store_values_sanitized_total", "counter",
                "Values changed to be storable: reason nul (NUL characters removed) or truncated "
                "(cut to the column's length, ending in …).", ("reason",)),

@@ -159,6 +159,9 @@ class StoreWriter:
         self._logged_failure_at: float | None = None
         self._failures_since_log = 0
         self._rejected_logged: set[tuple[str, str]] = set()
+        self.accepted = 0
+        self.spooled = 0
+        """Rows taken by offer() and rows written to the spool, since this writer started."""
         self.last_error: str | None = None
         telemetry.watch_store(lambda: self.status().as_tuple())
 
@@ -177,7 +180,9 @@ class StoreWriter:
                 reasons[reason] = reasons.get(reason, 0) + 1
         with self._lock:
             self._queue.extend(encoded)
+            self.accepted += len(encoded)
             queued = len(self._queue) + self._retry_rows()
+        self._telemetry.accepted(len(encoded))
         for reason, count in reasons.items():
             self._telemetry.sanitized(reason, count)
         if len(accepted) < len(rows):
@@ -432,9 +437,11 @@ class StoreWriter:
             for batch in retry:
                 padding: list[Encoded | None] = [None] * batch.first_line
                 self._spool.append([*padding, *batch.rows], segment=batch.segment)
+                self.spooled += len(batch.rows)
             retry = []
             if queued:
                 self._spool.append(queued)
+                self.spooled += len(queued)
                 queued = []
         except OSError as exc:
             log.error("cannot write the spool in %s (%s); rows stay in memory", self._spool.directory,
@@ -470,16 +477,20 @@ class StoreWriter:
         counted as store_error)."""
         deadline = self._clock() + max(timeout_s, 0.0)
         reserve = min(1.0, max(timeout_s, 0.0) * 0.2)  # kept for writing the spool
+        started = self._clock()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=max(deadline - reserve - self._clock(), 0.0))
+        done = False
         if self._thread is None or not self._thread.is_alive():
             final = threading.Thread(target=self._final_flush, name="campwatch-store-final", daemon=True)
             final.start()
             final.join(timeout=max(deadline - reserve - self._clock(), 0.0))
-            if not final.is_alive():
-                return
-        self._abandon()
+            done = not final.is_alive()
+        if not done:
+            self._abandon()
+        log.info("store writer stopped in %.1f s: accepted=%d written=%d spooled=%d (rows since start)",
+                 self._clock() - started, self.accepted, int(self._telemetry.written_count()), self.spooled)
 
     def _final_flush(self) -> None:
         with self._flush_lock:
@@ -512,8 +523,10 @@ class StoreWriter:
                 if not batch.spooled:
                     padding: list[Encoded | None] = [None] * batch.first_line
                     self._spool.append([*padding, *batch.rows], segment=batch.segment)
+                    self.spooled += len(batch.rows)
             if queued:
                 self._spool.append(queued)
+                self.spooled += len(queued)
         except OSError as exc:
             log.error("cannot write the spool in %s at shutdown (%s): %d rows lost", self._spool.directory,
                       exc.strerror, rows)
