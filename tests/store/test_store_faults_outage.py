@@ -6,6 +6,7 @@ by campwatch_store_up, campwatch_spool_bytes, campwatch_store_oldest_unwritten_s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -231,3 +232,26 @@ async def test_healthz_answers_503_with_the_reason_while_the_store_is_unwritable
     writer.flush()
     response = await runner._health(None)  # type: ignore[arg-type]
     assert response.status == 200
+
+
+async def test_a_store_job_stuck_on_the_database_runs_on_a_daemon_thread_and_never_holds_the_exit() -> None:
+    from agent.wiring import _store_thread
+
+    release = threading.Event()
+    seen: dict[str, bool] = {}
+
+    def stuck() -> str:
+        seen["daemon"] = threading.current_thread().daemon
+        release.wait(timeout=10)
+        return "done"
+
+    def failing() -> None:
+        raise ValueError("refused")
+
+    task = asyncio.ensure_future(_store_thread(stuck))
+    await asyncio.sleep(0.05)
+    assert seen == {"daemon": True}  # asyncio.to_thread's workers are joined at interpreter exit
+    release.set()
+    assert await task == "done"
+    with pytest.raises(ValueError, match="refused"):
+        await _store_thread(failing)
