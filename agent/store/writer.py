@@ -318,11 +318,15 @@ class StoreWriter:
                 grouped.setdefault(codec, []).append(dict(zip(codec.columns, values, strict=True)))
             for codec, rows in grouped.items():
                 conn.execute(codec.table.insert(), rows)
-            if self._forget:  # before this batch's own marker, which may share a segment with them
-                conn.execute(delete(spool_replays).where(spool_replays.c.segment.in_(self._forget)))
+            # markers of settled batches go, but never those of a segment still partly pending (its
+            # markers say which of its lines are in); before this batch's own marker is written
+            pending = {b.segment for b in (*self._retry, *self._inflight)}
+            forget = [segment for segment in self._forget if segment not in pending]
+            if forget:
+                conn.execute(delete(spool_replays).where(spool_replays.c.segment.in_(forget)))
             conn.execute(spool_replays.insert().values(segment=batch.segment, first_line=batch.first_line,
                                                        rows=len(batch.rows), committed_at=now))
-        self._forget = []
+        self._forget = [segment for segment in self._forget if segment in pending]
         for codec, rows in grouped.items():
             self._telemetry.written(codec.table.name, len(rows))
         return len(batch.rows)

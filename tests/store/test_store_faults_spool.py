@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from agent.store.db import open_engine
@@ -62,3 +63,28 @@ def test_a_torn_last_line_is_counted_and_the_rest_of_the_segment_is_replayed_in_
         powers = list(conn.execute(select(gpu_samples.c.power_watts).order_by(gpu_samples.c.id)).scalars())
     assert powers == [300.0 + i for i in range(30)] + [300.0 + i for i in range(5)]
     assert spool.segments() == [] and count(engine) == 35
+
+
+def test_a_batch_whose_commit_outcome_was_lost_is_not_stored_twice(db_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    engine = open_engine(db_url)
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    writer = StoreWriter(engine, telemetry)
+    real_commit = StoreWriter._commit
+    lost = {"once": True}
+
+    def commit_then_lose_the_answer(self: StoreWriter, batch: object) -> int:
+        written = real_commit(self, batch)  # type: ignore[arg-type]
+        if lost.pop("once", False):  # committed, but the connection drops before we hear so
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+        return written
+
+    monkeypatch.setattr(StoreWriter, "_commit", commit_then_lose_the_answer)
+    writer.offer(gpu_rows(25))
+    assert writer.flush() == 0 and writer.pending() == 25
+    writer.offer(gpu_rows(5, start=25))
+    writer.flush()
+    assert count(engine) == 30 and writer.pending() == 0
