@@ -255,3 +255,22 @@ async def test_a_store_job_stuck_on_the_database_runs_on_a_daemon_thread_and_nev
     assert await task == "done"
     with pytest.raises(ValueError, match="refused"):
         await _store_thread(failing)
+
+
+def test_a_locked_sqlite_database_is_retried_not_dropped(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    engine = open_engine(f"sqlite:///{path}", Timeouts(busy_timeout_s=0.1))
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    writer = StoreWriter(engine, telemetry)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    writer.offer(gpu_rows(20))
+    assert writer.flush() == 0
+    assert writer.pending() == 20 and "locked" in (writer.last_error or "")
+    assert telemetry.dropped_count("rejected") == 0
+    other.execute("ROLLBACK")
+    other.close()
+    assert writer.flush() == 20 and count(engine) == 20
