@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Connection, Engine, Integer, delete, select, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
+from agent.errors import StoreUnavailable
 from agent.samples import Row
 from agent.store.rows import TableCodec, encode
 from agent.store.schema import spool_replays
@@ -72,13 +73,6 @@ class _Batch:
         mid = len(self.rows) // 2
         return (_Batch(self.segment, self.first_line, self.rows[:mid], self.spooled, self.uncertain),
                 _Batch(self.segment, self.first_line + mid, self.rows[mid:], self.spooled, self.uncertain))
-
-
-class _Unavailable(Exception):
-    def __init__(self, cause: BaseException, remaining: list[_Batch]) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.remaining = remaining
 
 
 def _describe(exc: BaseException) -> str:
@@ -265,7 +259,7 @@ class StoreWriter:
                     break
                 self._inflight.pop(0)
                 self._forget.append(batch.segment)
-        except _Unavailable as exc:
+        except StoreUnavailable as exc:
             with self._lock:
                 self._retry = [b for b in exc.remaining if not b.spooled] + self._inflight[1:] + self._retry
             self._inflight = []
@@ -284,10 +278,10 @@ class StoreWriter:
             with self._engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            raise _Unavailable(exc, []) from None
+            raise StoreUnavailable(exc, []) from None
 
     def _write(self, batch: _Batch) -> int:
-        """Commit the batch, splitting it around rows the database refuses. Raises _Unavailable
+        """Commit the batch, splitting it around rows the database refuses. Raises StoreUnavailable
         with the batches not yet committed when the store fails."""
         work = [batch]
         written = 0
@@ -300,7 +294,7 @@ class StoreWriter:
             except Exception as exc:
                 if not is_row_error(exc):
                     part.uncertain = True
-                    raise _Unavailable(exc, work) from None
+                    raise StoreUnavailable(exc, work) from None
                 if len(part.rows) > 1:
                     work[0:1] = list(part.split())
                     continue
@@ -366,7 +360,7 @@ class StoreWriter:
                     marks = conn.execute(select(spool_replays.c.first_line, spool_replays.c.rows)
                                          .where(spool_replays.c.segment == segment)).all()
             except Exception as exc:
-                raise _Unavailable(exc, []) from None
+                raise StoreUnavailable(exc, []) from None
             done = [False] * len(items)
             for first, count in marks:
                 for i in range(max(first, 0), min(first + count, len(items))):
