@@ -295,6 +295,9 @@ class StoreWriter:
                 if not is_row_error(exc):
                     part.uncertain = True
                     raise StoreUnavailable(exc, work) from None
+                # the refusal may be this batch's marker, committed meanwhile by a writer that was
+                # stuck at shutdown: the parts look for markers before writing
+                part.uncertain = True
                 if len(part.rows) > 1:
                     work[0:1] = list(part.split())
                     continue

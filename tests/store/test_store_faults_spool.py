@@ -88,3 +88,35 @@ def test_a_batch_whose_commit_outcome_was_lost_is_not_stored_twice(db_url: str,
     writer.offer(gpu_rows(5, start=25))
     writer.flush()
     assert count(engine) == 30 and writer.pending() == 0
+
+
+def test_a_stuck_writer_committing_during_the_replay_of_its_spooled_batch_does_not_duplicate_it(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from agent.store.schema import spool_replays
+
+    engine = open_engine(db_url)
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    spool = Spool(tmp_path / "spool", telemetry)
+    rows = _encoded(10)
+    segment = spool.append(rows)  # type: ignore[arg-type]
+    replayer = StoreWriter(engine, telemetry, spool=spool)
+    real_commit = StoreWriter._commit
+    raced = {"once": True}
+
+    def stuck_writer_commits_first(self: StoreWriter, batch: object) -> int:
+        if raced.pop("once", False):  # the abandoned writer's transaction lands just now
+            with engine.begin() as conn:
+                conn.execute(gpu_samples.insert(), [dict(zip(c.columns, v, strict=True))  # type: ignore[attr-defined]
+                                                    for c, v in rows])
+                conn.execute(spool_replays.insert().values(segment=segment, first_line=0, rows=10,
+                                                           committed_at=datetime.now(UTC)))
+        return real_commit(self, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StoreWriter, "_commit", stuck_writer_commits_first)
+    replayer.flush()
+    assert count(engine) == 10
+    assert telemetry.dropped_count("rejected") == 0
+    assert spool.segments() == []
