@@ -231,6 +231,7 @@ class StoreWriter:
 
     def _flush_locked(self) -> int:
         written = 0
+        self._inflight_since = self._clock()
         try:
             if self._spool is not None and self._spool.segments():
                 written += self._replay_spool()
@@ -251,7 +252,6 @@ class StoreWriter:
                                     _Batch(first.segment, first.first_line + PROBE_ROWS, first.rows[PROBE_ROWS:],
                                            uncertain=first.uncertain)]
             self._inflight = batches
-            self._inflight_since = self._clock()
             while self._inflight and not self._closed:
                 batch = self._inflight[0]
                 written += self._write(batch)
