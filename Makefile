@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 E2E_VENV := .venv-e2e
 E2E_STAMP := $(E2E_VENV)/.installed-stamp
 
-.PHONY: demo test e2e lint typecheck bench soak dashboards clean
+.PHONY: demo test e2e lint typecheck bench soak soak-faults dashboards clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py
+
+soak-faults: $(STAMP)
+	$(BIN)/python benchmarks/soak_faults.py --minutes $(or $(MINUTES),30)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m agent.exporters.dashboards dashboards/

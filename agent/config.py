@@ -50,6 +50,27 @@ class StoreSettings(_Section):
     raw_retention_days: float = Field(7.0, gt=0)
     rollup_retention_days: float = Field(400.0, gt=0)
     maintenance_interval_s: float = Field(60.0, gt=0)
+    connect_timeout_s: float = Field(5.0, gt=0, le=300)
+    """PostgreSQL: give up opening a connection after this long."""
+    statement_timeout_s: float = Field(30.0, gt=0)
+    """PostgreSQL: the server cancels a statement running longer (statement_timeout)."""
+    lock_timeout_s: float = Field(10.0, gt=0)
+    """PostgreSQL: the server gives up waiting for a lock after this long (lock_timeout)."""
+    busy_timeout_s: float = Field(5.0, ge=0)
+    """SQLite: wait this long for another writer's lock (busy_timeout)."""
+    spool_dir: str = ""
+    """Where rows wait while the store is down; empty means a `spool` folder beside the SQLite
+    database, or ~/.local/share/campwatch/spool for PostgreSQL."""
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 20)
+    """Spool size cap; past it the oldest segment is dropped (campwatch_dropped_total{reason="spool_full"})."""
+    spool_after_s: float = Field(30.0, ge=0)
+    """Queued rows go to the spool once flushes have failed this long..."""
+    spool_queue_fraction: float = Field(0.5, gt=0, le=1)
+    """...or once a failing store leaves the queue this full (fraction of queue_max_rows)."""
+    backoff_max_s: float = Field(30.0, gt=0)
+    """Failed flushes are retried after 1, 2, 4 ... flush intervals, at most this long apart."""
+    unhealthy_after_s: float = Field(60.0, gt=0)
+    """/healthz answers 503 once the store has been unwritable this long."""
 
     @field_validator("url")
     @classmethod

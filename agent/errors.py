@@ -8,6 +8,7 @@
     │   ├── NvmlUnavailable    no NVML library or driver: GPU collection is off, the rest runs
     │   └── EngineScrapeError  an engine /metrics endpoint failed (HTTP error, timeout, garbage)
     ├── StoreError             the database could not be opened, migrated or written
+    │   └── StoreUnavailable   a write found the store unavailable; the writer keeps the rows
     ├── ListenError            a listener (/metrics, the proxy) could not bind its address at start
     └── CostError              a cost computation cannot be done with the data and settings given
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.samples import Collected
@@ -82,6 +83,16 @@ class EngineScrapeError(CollectorError):
 
 class StoreError(CampwatchError):
     pass
+
+
+class StoreUnavailable(StoreError):
+    """Inside agent.store.writer only: a write failed for a reason that is not the rows' content
+    (connection lost, timeout, disk full, locked). Carries the cause and the batches not written."""
+
+    def __init__(self, cause: BaseException, remaining: list[Any]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.remaining = remaining
 
 
 class CostError(CampwatchError):

@@ -138,6 +138,13 @@ class Runner:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, _request: web.Request) -> web.Response:
+        reasons = []
+        store_ok, why = self.writer.health()
+        if not store_ok:
+            reasons.append(why)
+        if reasons:
+            return web.json_response({"status": "unhealthy", "reasons": reasons,
+                                      "failing": sorted(self._failing)}, status=503)
         return web.json_response({"status": "ok", "failing": sorted(self._failing)})
 
     async def _start_metrics(self) -> web.AppRunner | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,9 +20,10 @@ from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.exporters.web_auth import metrics_auth, tls_context
 from agent.runner import Runner
-from agent.store.db import open_engine
+from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
 from agent.store.migrate import upgrade
+from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 
@@ -38,6 +41,32 @@ class Parts:
     telemetry: Telemetry
     registry: CollectorRegistry
     proxy: Any | None
+
+
+async def _store_thread(fn: Any, *args: Any) -> Any:
+    """Run a store job off the event loop on a daemon thread: unlike asyncio.to_thread, a call stuck
+    on a database that does not answer (a frozen server: no timeout fires) never keeps the process
+    from exiting at shutdown."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not future.done():
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+    def run() -> None:
+        try:
+            result, error = fn(*args), None
+        except BaseException as exc:  # handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the process is exiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="campwatch-store-job", daemon=True).start()
+    return await future
 
 
 def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
@@ -76,7 +105,7 @@ class _Migrator:
 
 
 def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated: bool = False) -> Parts:
-    engine = open_engine(settings.store.url.get_secret_value())
+    engine = open_engine(settings.store.url.get_secret_value(), Timeouts.of(settings.store))
     migrator = _Migrator(engine)
     try:
         migrator.ensure()
@@ -85,8 +114,12 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
     telemetry = Telemetry(settings.host)
     snapshot = Snapshot(settings.host)
     registry = build_registry(snapshot)
-    writer = StoreWriter(engine, telemetry, flush_interval_s=settings.store.flush_interval_s,
-                         queue_max_rows=settings.store.queue_max_rows)
+    store = settings.store
+    spool = Spool(spool_dir_for(store.spool_dir, engine.url), telemetry, max_bytes=store.spool_max_bytes)
+    writer = StoreWriter(engine, telemetry, flush_interval_s=store.flush_interval_s,
+                         queue_max_rows=store.queue_max_rows, spool=spool, spool_after_s=store.spool_after_s,
+                         spool_queue_fraction=store.spool_queue_fraction, backoff_max_s=store.backoff_max_s,
+                         unhealthy_after_s=store.unhealthy_after_s)
     collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings, simulated)
 
     async def maintenance() -> None:
@@ -94,7 +127,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
             migrator.ensure()
             maintain(engine, settings.host, raw_days=settings.store.raw_retention_days,
                      rollup_days=settings.store.rollup_retention_days)
-        await asyncio.to_thread(work)
+        await _store_thread(work)
 
     periodic: list[tuple[str, float, Any]] = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
@@ -130,7 +163,7 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
             # build_report brings this host's hourly ledger up to date before summarizing
             report = build_report(engine, settings.cost, timedelta(days=30), settings.host)
             snapshot.replace("cost", report_points(report))
-        await asyncio.to_thread(work)
+        await _store_thread(work)
 
     return [("cost", settings.cost.interval_s, cost)]
 
@@ -157,7 +190,7 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
             else:
                 telemetry.collector_ok("drift", worker.last_duration_s or 0.0)
         started = True
-        snapshot.replace("drift", await asyncio.to_thread(drift_points, engine, settings.host))
+        snapshot.replace("drift", await _store_thread(drift_points, engine, settings.host))
 
     return [("drift", settings.drift.interval_s, drift)]
 

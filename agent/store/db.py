@@ -1,7 +1,11 @@
-"""Opening a database: SQLite (WAL, synchronous=NORMAL) or PostgreSQL, same code."""
+"""Opening a database: SQLite (WAL, synchronous=NORMAL) or PostgreSQL, same code. Every
+connection has timeouts, so a frozen or overloaded server never blocks a caller without end:
+PostgreSQL connect_timeout, statement_timeout and lock_timeout; SQLite busy_timeout."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +16,26 @@ from agent.errors import StoreError
 from agent.urls import display_url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Store timeouts in seconds (StoreSettings has the same names and defaults)."""
+
+    connect_timeout_s: float = 5.0
+    statement_timeout_s: float = 30.0
+    lock_timeout_s: float = 10.0
+    busy_timeout_s: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Any) -> Timeouts:
+        return cls(settings.connect_timeout_s, settings.statement_timeout_s, settings.lock_timeout_s,
+                   settings.busy_timeout_s)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int = 5000) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -29,8 +48,20 @@ def normalize_url(raw: str) -> URL:
     return url
 
 
-def open_engine(raw_url: str) -> Engine:
+def sqlite_pragmas(busy_timeout_s: float) -> Any:
+    """The connect listener that sets WAL, synchronous=NORMAL, busy_timeout and foreign keys."""
+    return functools.partial(_sqlite_pragmas, busy_ms=int(busy_timeout_s * 1000))
+
+
+def postgres_connect_args(timeouts: Timeouts) -> dict[str, Any]:
+    return {"connect_timeout": max(1, round(timeouts.connect_timeout_s)),
+            "options": f"-c statement_timeout={int(timeouts.statement_timeout_s * 1000)} "
+                       f"-c lock_timeout={int(timeouts.lock_timeout_s * 1000)}"}
+
+
+def open_engine(raw_url: str, timeouts: Timeouts | None = None) -> Engine:
     """An Engine for the URL; creates the SQLite file's folder. Raises StoreError."""
+    timeouts = timeouts or Timeouts()
     try:
         url = normalize_url(raw_url)
     except Exception:
@@ -46,9 +77,10 @@ def open_engine(raw_url: str) -> Engine:
                                  f"({exc.strerror}); expected a writable path") from None
             url = url.set(database=str(path))
         engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", sqlite_pragmas(timeouts.busy_timeout_s))
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_timeout=timeouts.connect_timeout_s,
+                             connect_args=postgres_connect_args(timeouts))
     except Exception as exc:
         raise StoreError(f"cannot open {url.render_as_string(hide_password=True)}: {exc}") from None

@@ -21,10 +21,12 @@ from agent.store.schema import (
     gpu_samples,
     request_records,
     rollup_state,
+    spool_replays,
 )
 
 log = logging.getLogger(__name__)
 CHUNK = timedelta(hours=1)
+SPOOL_MARKER_DAYS = timedelta(days=7)
 
 
 def as_utc(ts: datetime) -> datetime:
@@ -190,6 +192,10 @@ def apply_retention(engine: Engine, host: str, *, raw_days: float, rollup_days: 
                 delete(table).where(table.c.host == host, table.c.minute < roll_cut)).rowcount
         deleted["captured_outputs"] = conn.execute(
             delete(captured_outputs).where(captured_outputs.c.expires_at < now)).rowcount
+        # a writer forgets its batch markers in its next commit; those of a writer that stopped first
+        # are only needed until its spool is replayed (see agent.store.writer)
+        deleted["spool_replays"] = conn.execute(delete(spool_replays).where(
+            spool_replays.c.committed_at < now - SPOOL_MARKER_DAYS)).rowcount
     return deleted
 
 

@@ -6,9 +6,10 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import DateTime, String, Table, Text
 
 from agent.samples import CapturedOutput, DriftResult, EngineSample, GpuSample, RequestRecord, Row
 from agent.store.schema import (
@@ -73,3 +74,63 @@ ROW_TABLES: Mapping[type, tuple[Table, Callable[[Any], dict[str, Any]]]] = {
 def to_row(item: Row) -> tuple[Table, dict[str, Any]]:
     table, convert = ROW_TABLES[type(item)]
     return table, convert(item)
+
+
+# --- making values storable -------------------------------------------------------------------
+
+TRUNCATION_MARK = "…"
+"""Ends a string cut to its column's length, so a reader sees it was cut."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableCodec:
+    """A table's insertable columns in order, which of them are text (with their declared
+    length, None for unbounded) and which are timestamps (for the spool's JSON form)."""
+
+    table: Table
+    columns: tuple[str, ...]
+    text_limits: tuple[tuple[int, int | None], ...]
+    datetimes: frozenset[str]
+
+    @classmethod
+    def of(cls, table: Table) -> TableCodec:
+        cols = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+        limits = []
+        for i, col in enumerate(cols):
+            if isinstance(col.type, (String, Text)):
+                limits.append((i, None if isinstance(col.type, Text) else col.type.length))
+        return cls(table, tuple(c.name for c in cols), tuple(limits),
+                   frozenset(c.name for c in cols if isinstance(c.type, DateTime)))
+
+
+CODECS: Mapping[str, TableCodec] = {table.name: TableCodec.of(table) for table, _ in ROW_TABLES.values()}
+
+
+def clean_text(value: str, limit: int | None) -> tuple[str, str | None]:
+    """(storable value, reason or None): NUL removed (PostgreSQL text cannot hold it), then cut to
+    `limit` characters ending in TRUNCATION_MARK. Reason "nul" wins when both apply."""
+    reason = None
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+        reason = "nul"
+    if limit is not None and len(value) > limit:
+        value = value[: max(limit - len(TRUNCATION_MARK), 0)] + TRUNCATION_MARK
+        reason = reason or "truncated"
+    return value, reason
+
+
+def encode(item: Row) -> tuple[TableCodec, tuple[Any, ...], list[str]]:
+    """The row as a compact value tuple in its table's column order, made storable; with the
+    sanitizing reasons applied (one per changed value)."""
+    table, row = to_row(item)
+    codec = CODECS[table.name]
+    values = [row.get(name) for name in codec.columns]
+    reasons: list[str] = []
+    for index, limit in codec.text_limits:
+        value = values[index]
+        if isinstance(value, str):
+            fixed, reason = clean_text(value, limit)
+            if reason is not None:
+                values[index] = fixed
+                reasons.append(reason)
+    return codec, tuple(values), reasons

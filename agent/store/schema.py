@@ -260,3 +260,15 @@ rollup_state = Table(
     Column("host", String(255), primary_key=True),
     Column("done_until", DateTime(timezone=True), nullable=False),
 )
+
+spool_replays = Table(
+    "spool_replays",
+    metadata,
+    # which lines of a batch (a spool segment, or one flush) are committed: written in the same
+    # transaction as the rows, so a replay after a crash skips them (agent.store.writer)
+    Column("segment", String(64), primary_key=True),
+    Column("first_line", Integer, primary_key=True, autoincrement=False),
+    Column("rows", Integer, nullable=False),
+    Column("committed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_spool_replays_committed_at", "committed_at"),
+)
