@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import aiohttp
 
 from agent.collectors.engine.derive import SliDeriver
-from agent.collectors.engine.maps import COUNTERS
+from agent.collectors.engine.maps import RAW_EXPORTED
 from agent.collectors.engine.parse import PageError, ParsedPage, parse_page
 from agent.collectors.engine.windows import Window, parse_windows
 from agent.config import EngineSettings
@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 SessionFactory = Callable[[], aiohttp.ClientSession]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
-_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept)
-                      for concept in (*COUNTERS, "requests_running", "requests_waiting", "kv_cache_usage_ratio"))
+_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept) for concept in RAW_EXPORTED)
+_CACHED_BY_SOURCE = "cached_prompt_tokens_by_source_total"
 
 
 class EngineScrapeFailure(EngineScrapeError):
@@ -175,6 +175,10 @@ def _raw_points(page: ParsedPage, host: str, server: str) -> list[Point]:
             value = values.get(concept)
             if value is not None:
                 out.append(Point(name, value, lab))
+        for source, value in sorted(series.by_label.get(_CACHED_BY_SOURCE, {}).items()):
+            out.append(Point("campwatch_engine_" + _CACHED_BY_SOURCE, value,
+                             labels(host=host, server=server, model=series.model, engine=series.engine,
+                                    source=source)))
     for lora in page.lora:
         out.append(Point("campwatch_engine_lora_adapter_active", 1.0,
                          labels(host=host, server=server, engine=lora.engine, adapter=lora.adapter,

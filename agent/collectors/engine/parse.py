@@ -9,7 +9,7 @@ extracted concepts go to the parser. Each family is then found by one dict looku
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -23,11 +23,12 @@ from agent.collectors.engine.maps import (
     FINISH_REASONS,
     GAUGES,
     HISTOGRAMS,
-    IGNORED_PREFIXES,
+    KNOWN_PREFIXES,
     LORA_ADAPTERS,
     SERVER_MAPS,
     ServerMap,
     Source,
+    counts_as_unmapped,
 )
 from agent.samples import HistogramSnapshot
 
@@ -49,6 +50,8 @@ class SeriesValues:
     values: dict[str, float] = field(default_factory=dict)
     histograms: dict[str, HistogramSnapshot] = field(default_factory=dict)
     reasons: dict[str, float] = field(default_factory=dict)
+    by_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    """concept -> label value -> value, for sources split by a label (Source.by_label)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +67,11 @@ class ParsedPage:
     kind: str
     series: Mapping[SeriesKey, SeriesValues]
     unmapped: frozenset[str]
-    """Families with the server's prefix (or another) that no map knows; process_/python_ excluded."""
+    """Families with an engine prefix that no map knows and that are not declared ignorable or known
+    (maps.counts_as_unmapped): the ones campwatch should learn."""
     lora: tuple[LoraAdapter, ...] = ()
+    server: SeriesValues | None = None
+    """Server-wide values (Source.server_wide: HTTP middleware), under model "" and engine ""."""
 
 
 def _lookup(server: ServerMap) -> Mapping[str, Source]:
@@ -119,9 +125,11 @@ def parse_page(text: str, *, skip_unused: bool = True) -> ParsedPage:
     if server is None:
         server = detect_server(f.name for f in families)
     if server is None:
-        raise PageError("expected vLLM (vllm:), SGLang (sglang:) or TGI (tgi_) metric families; found none "
-                        f"among {len(families)} families")
+        raise PageError(f"expected metric families of {_EXPECTED_SERVERS}; found none among {len(families)} families")
     return _extract(server, families, unmapped)
+
+
+_EXPECTED_SERVERS = ", ".join(f"{m.kind} ({m.prefix})" for m in SERVER_MAPS)
 
 
 def _declared_names(lines: list[str]) -> list[str]:
@@ -144,8 +152,8 @@ def _wanted(name: str, lookup: Mapping[str, Source], unmapped: set[str]) -> bool
 
 
 def _unknown(name: str, lookup: Mapping[str, Source]) -> bool:
-    """Not mapped, and not a client-library family or a mapped family's _created companion."""
-    return not name.startswith(IGNORED_PREFIXES) and not (name.endswith("_created") and name[:-8] in lookup)
+    """Not mapped (`name` is not in `lookup`), and one campwatch should know (maps.counts_as_unmapped)."""
+    return counts_as_unmapped(name, KNOWN_PREFIXES)
 
 
 def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: set[str]) -> str:
@@ -189,6 +197,7 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> P
             best_rank[concept] = source.rank
 
     series: dict[SeriesKey, SeriesValues] = {}
+    server_values: SeriesValues | None = None
     hists: dict[tuple[SeriesKey, str], _HistAcc] = {}
     lora: dict[str, tuple[float, dict[str, str]]] = {}
     model_label, engine_label = server.model_label, server.engine_label
@@ -196,7 +205,15 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> P
         concept = source.concept
         if source.rank != best_rank[concept]:
             continue
-        if concept in _HISTOGRAM_SET:
+        if source.server_wide:
+            if server_values is None:
+                server_values = SeriesValues("", "")
+            wide = server_values
+            _read_split(family, source, lambda _labels: wide)  # noqa: B023
+        elif source.by_label:
+            _read_split(family, source, lambda labels: _series(
+                series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))))
+        elif concept in _HISTOGRAM_SET:
             _read_histogram(family, concept, model_label, engine_label, series, hists)
         elif concept == FINISH_REASONS:
             _read_reasons(family, source, model_label, engine_label, series)
@@ -209,7 +226,7 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: set[str]) -> P
         series[key].histograms[concept] = acc.snapshot()
     for values in series.values():
         _complete(server, values)
-    return ParsedPage(server.kind, series, frozenset(unmapped), _lora_adapters(lora))
+    return ParsedPage(server.kind, series, frozenset(unmapped), _lora_adapters(lora), server_values)
 
 
 def _series(series: dict[SeriesKey, SeriesValues], key: SeriesKey) -> SeriesValues:
@@ -287,6 +304,23 @@ def _read_histogram(family: Metric, concept: str, model_label: str, engine_label
             acc.count = value if acc.count is None else acc.count + value
 
 
+def _read_split(family: Metric, source: Source, target: Callable[[dict[str, str]], SeriesValues]) -> None:
+    """A counter kept as its total and split by one label (Source.by_label)."""
+    concept, label = source.concept, source.by_label
+    split_concept = source.label_concept or concept
+    for sample in family.samples:
+        value = float(sample.value)
+        if math.isnan(value):
+            continue
+        labels = sample.labels
+        found = target(labels)
+        found.values[concept] = found.values.get(concept, 0.0) + value
+        if label:
+            split = found.by_label.setdefault(split_concept, {})
+            key = labels.get(label, "")
+            split[key] = split.get(key, 0.0) + value
+
+
 def _read_lora(family: Metric, engine_label: str, lora: dict[str, tuple[float, dict[str, str]]]) -> None:
     # vLLM keeps one child per adapter combination ever seen; the current one has the latest time.
     for sample in family.samples:
@@ -313,6 +347,10 @@ def _complete(server: ServerMap, series: SeriesValues) -> None:
     for counter, histogram in server.counters_from_histogram_sum.items():
         if counter not in values and histogram in series.histograms:
             values[counter] = series.histograms[histogram].sum
+    for counter, parts in server.counters_from_sum.items():
+        present = [values[p] for p in parts if p in values]
+        if counter not in values and present:
+            values[counter] = sum(present)
     reasons = series.reasons
     if reasons:
         values.setdefault("requests_finished_total", sum(reasons.values()))
