@@ -38,7 +38,7 @@ def test_real_capture_reads_every_concept_with_the_values_served() -> None:
     assert set(series.histograms) == {"ttft_seconds", "inter_token_latency_seconds", "e2e_latency_seconds",
                                       "queue_time_seconds", "request_prompt_tokens", "request_generation_tokens",
                                       "prefill_time_seconds", "decode_time_seconds", "inference_time_seconds"}
-    assert series.histograms["prefill_time_seconds"].count == 1.0
+    assert series.histograms["prefill_time_seconds"].count == 6.0
 
 
 def test_new_vllm_names_win_over_deprecated_ones_served_alongside() -> None:
