@@ -69,6 +69,13 @@ class EngineSettings(_Section):
     timeout_s: float | None = Field(None, gt=0)
     """Scrape timeout; default 80 % of the interval, and always shorter than it."""
     windows: tuple[str, ...] = ("1m", "5m")
+    gpu_model: str = ""
+    """GPU model the servers run on (e.g. "NVIDIA H100 80GB HBM3", as NVML names it), for MFU and
+    memory-bandwidth utilization; empty: no utilization SLIs."""
+    gpu_peaks_file: str = ""
+    """CSV of GPU peak figures replacing the bundled gpu_peaks.csv (same columns)."""
+    mfu_dtype: Literal["bf16", "fp8"] = "bf16"
+    """Which dense tensor peak MFU divides by."""
 
     @field_validator("urls")
     @classmethod

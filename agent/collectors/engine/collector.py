@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from agent.collectors.engine.derive import SliDeriver
+from agent.collectors.engine.derive import PeakFigures, SliDeriver
 from agent.collectors.engine.maps import RAW_EXPORTED
 from agent.collectors.engine.parse import PageError, ParsedPage, parse_page
 from agent.collectors.engine.windows import Window, parse_windows
@@ -59,6 +59,7 @@ class EngineCollector:
         session_factory: SessionFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
         simulated: bool = False,
+        peak: PeakFigures | None = None,
     ) -> None:
         if not 0 < timeout_s < interval_s:
             raise ValueError(f"{url}: timeout_s ({timeout_s}) must be positive and shorter than "
@@ -72,7 +73,7 @@ class EngineCollector:
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
         self._clock = clock
-        self._deriver = SliDeriver(windows, interval_s)
+        self._deriver = SliDeriver(windows, interval_s, peak)
         self._kind = "unknown"
         self._logged_unmapped: set[str] = set()
         self._lock = asyncio.Lock()
@@ -199,8 +200,11 @@ def build_engine_collectors(settings: EngineSettings, host: str,
         seen.add(url)
     if problems:
         raise ConfigError("engine settings", problems)
+    from agent.collectors.engine.peaks import resolve_peak
+
+    peak = resolve_peak(settings.gpu_model, settings.mfu_dtype, settings.gpu_peaks_file)
     return [
         EngineCollector(url, host=host, interval_s=settings.interval_s, timeout_s=settings.effective_timeout_s,
-                        windows=windows, session_factory=session_factory, simulated=simulated)
+                        windows=windows, session_factory=session_factory, simulated=simulated, peak=peak)
         for url in settings.urls
     ]
