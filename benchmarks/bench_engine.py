@@ -12,6 +12,9 @@ a full 5 m window, then times, interleaved in rounds on the same pages:
            per-scrape CPU path (EngineCollector._digest), without the HTTP fetch
 
 alternating page by page, and prints per-scrape times and digest/bare. Target: digest/bare <= 1.3.
+The "0.32" cases add vLLM 0.32's newer families (MFU estimates, admission rejections, cache tiers,
+preemptions per request), the API server's HTTP families and the client library's process/GC
+families with every `_created` companion, as a real 0.32 page serves them.
 Run: .venv/bin/python benchmarks/bench_engine.py [--rounds 7] [--pages 30]
 """
 
@@ -39,8 +42,8 @@ INTERVAL = 5.0
 WARM_SCRAPES = 62  # a full 5 m window at 5 s
 
 
-def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int) -> list[str]:
-    server = V1Server(models=models, engines=engines)
+def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int, v032: bool = False) -> list[str]:
+    server = V1Server(models=models, engines=engines, v032=v032)
     pages = []
     for step in range(count):
         for model in models:
@@ -78,8 +81,9 @@ def _interleaved(fns: dict[str, Callable[[str], object]], pages: list[str]) -> d
     return {name: total / len(pages) for name, total in totals.items()}
 
 
-def bench(label: str, models: tuple[str, ...], engines: tuple[str, ...], rounds: int, count: int) -> float:
-    pages = _pages(models, engines, WARM_SCRAPES + rounds * count)
+def bench(label: str, models: tuple[str, ...], engines: tuple[str, ...], rounds: int, count: int,
+          v032: bool = False) -> float:
+    pages = _pages(models, engines, WARM_SCRAPES + rounds * count, v032)
     warm, timed = pages[:WARM_SCRAPES], pages[WARM_SCRAPES:]
     clock_now = [0.0]
     collector = EngineCollector("http://127.0.0.1:8000/metrics", host="bench", interval_s=INTERVAL,
@@ -120,6 +124,8 @@ def main() -> None:
     ratios = [
         bench("2 models x 1 engine", models, ("0",), args.rounds, args.pages),
         bench("2 models x 2 engines", models, ("0", "1"), args.rounds, args.pages),
+        bench("0.32, 2 models x 1 engine", models, ("0",), args.rounds, args.pages, v032=True),
+        bench("0.32, 2 models x 2 engines", models, ("0", "1"), args.rounds, args.pages, v032=True),
     ]
     verdict = "within" if max(ratios) <= 1.3 else "OVER"
     print(f"target parse+derive <= 1.3x bare: {verdict} (worst {max(ratios):.2f}x)")

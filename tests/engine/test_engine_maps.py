@@ -76,9 +76,50 @@ def test_every_vllm_family_of_the_real_capture_is_mapped() -> None:
     assert served <= lookup
 
 
+def test_a_vllm_032_page_reports_no_unmapped_family_for_http_process_and_created_companions() -> None:
+    # HTTP middleware, process/GC collectors and _created companions are known-ignorable;
+    # vLLM 0.32's own new families are mapped
+    page = parse_page(V1Server(v032=True).render())
+    assert page.unmapped == frozenset()
+    assert parse_page(V1Server(v032=True).render(), skip_unused=False).unmapped == frozenset()
+
+
 def test_every_family_of_the_reference_v1_table_is_mapped() -> None:
     page = parse_page(V1Server(lora_adapters=("a",)).render())
     assert page.unmapped == frozenset()
+
+
+def _page_of_every_declared_family(path: str) -> tuple[str, set[str]]:
+    """A page with one sample of every family upstream's source declares (fixtures/*_families.txt)."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
+
+    reg = CollectorRegistry()
+    names = set()
+    kinds = {"counter": Counter, "gauge": Gauge, "histogram": Histogram, "summary": Summary}
+    for line in fixture_text(path).splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, kind = line.split()
+        names.add(name)
+        metric = kinds[kind](name, "x", registry=reg)
+        if kind == "counter":
+            metric.inc(1)
+        elif kind == "gauge":
+            metric.set(1)
+        else:
+            metric.observe(1)
+    return generate_latest(reg).decode(), names
+
+
+@pytest.mark.parametrize("path", ["vllm/vllm_0.32_families.txt", "sglang/sglang_0.5.23_families.txt"])
+def test_every_family_declared_by_vllm_032_and_sglang_0523_is_mapped_or_known(path: str) -> None:
+    text, names = _page_of_every_declared_family(path)
+    page = parse_page(text)
+    assert page.kind == path.split("/")[0]
+    assert page.unmapped == frozenset()
+    server = next(m for m in SERVER_MAPS if m.kind == page.kind)
+    unknown = {n for n in names if n not in server.sources and not n.startswith(server.known_prefixes)}
+    assert unknown == set()
 
 
 @pytest.mark.parametrize("path", ["sglang/sglang_metrics.txt", "tgi/tgi_metrics.txt"])
