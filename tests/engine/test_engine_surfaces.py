@@ -245,3 +245,24 @@ def test_sglang_current_pool_gauges_win_over_token_usage_which_now_means_the_lar
                       _SGLANG.format(device=30.0, host=10.0, errors=2.0)])
     # exact status codes: 503 is a server error
     assert _value(points, "campwatch_engine_http_server_error_ratio", window="1m") == pytest.approx(1.0)
+
+
+def test_engine_rows_store_the_newer_counters_and_raw_points_export_cache_tiers() -> None:
+    from datetime import UTC, datetime
+
+    from agent.collectors.engine.collector import EngineCollector
+    from agent.samples import EngineSample
+
+    from .pages import Req
+
+    server = V1Server(models=(MODEL,), engines=("0",), v032=True)
+    server.finish(MODEL, "0", Req(prompt_tokens=100, generation_tokens=50, cached_tokens=30))
+    collector = EngineCollector("http://127.0.0.1:1/metrics", host="h", interval_s=5.0, timeout_s=1.0,
+                                windows=(W1,), clock=lambda: 0.0)
+    collected = collector._digest(server.render(), 0.0, datetime.now(UTC))
+    (row,) = [r for r in collected.rows if isinstance(r, EngineSample)]
+    assert row.values["estimated_flops_total"] == 2 * 8e9 * 150
+    assert row.values["admission_rejections_total"] == 0.0
+    tiers = {dict(p.labels)["source"]: p.value for p in collected.points
+             if p.name == "campwatch_engine_cached_prompt_tokens_by_source_total"}
+    assert tiers == {"device": 30.0, "host": 0.0, "disk": 0.0, "p2p": 0.0, "external_unspecified": 0.0}
