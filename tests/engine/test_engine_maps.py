@@ -122,6 +122,7 @@ def test_every_family_declared_by_vllm_032_and_sglang_0523_is_mapped_or_known(pa
     assert unknown == set()
 
 
-@pytest.mark.parametrize("path", ["sglang/sglang_metrics.txt", "tgi/tgi_metrics.txt"])
-def test_every_family_of_the_constructed_sglang_and_tgi_pages_is_mapped(path: str) -> None:
+@pytest.mark.parametrize("path", ["sglang/sglang_metrics.txt", "tgi/tgi_metrics.txt",
+                                  "llamacpp/llamacpp_metrics_constructed.txt"])
+def test_every_family_of_the_constructed_sglang_tgi_and_llamacpp_pages_is_mapped(path: str) -> None:
     assert parse_page(fixture_text(path)).unmapped == frozenset()
