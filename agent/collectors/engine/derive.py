@@ -90,6 +90,8 @@ class _Snap:
     """Reset-adjusted server-wide counters (HTTP outcomes, split:<concept>:<label value>)."""
     gauges: Mapping[str, Mapping[str, tuple[float, float, float]]]
     """model -> concept -> (sum, mean, max) across engine cores at this scrape."""
+    server_seen: bool = False
+    """The page served server-wide families (possibly with no samples yet: children appear lazily)."""
 
 
 class _Track:
@@ -172,7 +174,7 @@ class SliDeriver:
             for name, value in named:
                 reset = self._advance(track, name, value) or reset
                 server[name] = track.adj[name]
-        self._history.append(_Snap(t, models, server=server,
+        self._history.append(_Snap(t, models, server=server, server_seen=page.server is not None,
                                    gauges={m: _gauge_aggregates(e) for m, e in models.items()}))
         self._forget(t)
         return reset
@@ -413,14 +415,15 @@ def _server_points(snaps: Sequence[_Snap], latest: _Snap, base: tuple[tuple[str,
     span = latest.t - snaps[0].t
     if span <= 0 or not latest.server:
         return []
-    first = snaps[0].server
+    first = snaps[0]
     statuses = [name for name in latest.server if name.startswith(_HTTP_SPLIT)]
-    if not statuses or not any(name.startswith(_HTTP_SPLIT) for name in first):
+    if not statuses or not first.server_seen:
         return []
 
     def increase(name: str) -> float:
-        # A status first served inside the window is a new label child: it counted from zero.
-        return max(0.0, latest.server[name] - first.get(name, 0.0))
+        # The middleware creates a status's child at its first response: one first served inside
+        # the window (the idle server's first 2xx, its first 5xx) counted from zero.
+        return max(0.0, latest.server[name] - first.server.get(name, 0.0))
 
     total = sum(increase(name) for name in statuses)
     errors = sum(increase(name) for name in statuses if name[len(_HTTP_SPLIT):].startswith("5"))
