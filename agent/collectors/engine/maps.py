@@ -130,7 +130,15 @@ HISTOGRAMS: tuple[str, ...] = (
     "preemptions_per_request",
 )
 RAW_EXPORTED: tuple[str, ...] = (
-    *COUNTERS[:9],
+    "prompt_tokens_total",
+    "generation_tokens_total",
+    "cached_prompt_tokens_total",
+    "preemptions_total",
+    "prefix_cache_queries_total",
+    "prefix_cache_hits_total",
+    "requests_finished_total",
+    "requests_errored_total",
+    "requests_aborted_total",
     "admission_rejections_total",
     "spec_decode_accepted_tokens_total",
     "spec_decode_draft_tokens_total",
@@ -140,6 +148,10 @@ RAW_EXPORTED: tuple[str, ...] = (
     "requests_running",
     "requests_waiting",
     "kv_cache_usage_ratio",
+    "kv_cache_used_tokens",
+    "kv_cache_available_tokens",
+    "kv_cache_evictable_tokens",
+    "kv_cache_capacity_tokens",
 )
 """Concepts exported raw as campwatch_engine_<concept> per (model, engine core)."""
 EXTRACTED: frozenset[str] = frozenset((*COUNTERS, *GAUGES, *HISTOGRAMS, FINISH_REASONS, LORA_ADAPTERS))
