@@ -123,6 +123,6 @@ def test_every_family_declared_by_vllm_032_and_sglang_0523_is_mapped_or_known(pa
 
 
 @pytest.mark.parametrize("path", ["sglang/sglang_metrics.txt", "tgi/tgi_metrics.txt",
-                                  "llamacpp/llamacpp_metrics_constructed.txt"])
-def test_every_family_of_the_constructed_sglang_tgi_and_llamacpp_pages_is_mapped(path: str) -> None:
+                                  "llamacpp/llamacpp_metrics.txt", "llamacpp/llamacpp_metrics_idle.txt"])
+def test_every_family_of_the_sglang_tgi_and_real_llamacpp_pages_is_mapped(path: str) -> None:
     assert parse_page(fixture_text(path)).unmapped == frozenset()

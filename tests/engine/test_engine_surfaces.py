@@ -306,3 +306,23 @@ def test_the_real_032_load_gives_the_http_error_rate_and_no_mfu_without_the_flag
     assert _value(points, "campwatch_engine_preemptions_per_request_avg", **sel) == 0.0
     for family in ("prefill", "decode", "inference"):
         assert _value(points, f"campwatch_engine_{family}_time_seconds", quantile="0.5", **sel) > 0
+
+
+def test_the_real_llama_cpp_capture_gives_prompt_cache_and_per_token_slis_computed_by_hand() -> None:
+    from .pages import fixture_text
+
+    idle, loaded = fixture_text("llamacpp/llamacpp_metrics_idle.txt"), fixture_text("llamacpp/llamacpp_metrics.txt")
+    page = parse_page(loaded)
+    assert page.kind == "llamacpp" and page.unmapped == frozenset()
+    ((_, series),) = page.series.items()
+    assert series.values["prompt_tokens_total"] == 143 + 641
+    points = _derive([idle, loaded], interval=20.0)
+    sel = {"model": "", "window": "1m"}
+    assert _value(points, "campwatch_engine_prompt_tokens_per_second", **sel) == pytest.approx(784 / 20)
+    assert _value(points, "campwatch_engine_generation_tokens_per_second", **sel) == pytest.approx(112 / 20)
+    assert _value(points, "campwatch_engine_prefix_cache_hit_ratio", **sel) == pytest.approx(641 / 784)
+    assert _value(points, "campwatch_engine_time_per_output_token_avg_seconds", **sel) == pytest.approx(
+        0.012827 / 112)
+    assert _value(points, "campwatch_engine_prompt_time_per_token_avg_seconds", **sel) == pytest.approx(
+        0.004993 / 143)
+    assert _value(points, "campwatch_engine_requests_running_avg", **sel) == 0.0
