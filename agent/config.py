@@ -128,6 +128,14 @@ class EngineSettings(_Section):
     max_models: int = Field(256, ge=1)
     """Distinct (model, engine core) pairs on a page past which it is refused (a gap, up=0): each
     pair is remembered over the SLI windows."""
+    gpu_model: str = ""
+    """GPU model the servers run on (e.g. "NVIDIA H100 80GB HBM3", as NVML names it), for MFU and
+    memory-bandwidth utilization; empty: no utilization SLIs."""
+    gpu_peaks_file: str = ""
+    """CSV of GPU peak figures replacing the bundled gpu_peaks.csv (same columns)."""
+    mfu_dtype: Literal["bf16", "fp8"] = "bf16"
+    """Which dense tensor peak MFU divides by."""
+
 
     @model_validator(mode="after")
     def _timeout_below_interval(self) -> EngineSettings:

@@ -62,7 +62,8 @@ def _settings(options: DemoOptions, db_url: str, server_port: int, proxy_port: i
         "store": {"url": db_url, "flush_interval_s": 1.0, "maintenance_interval_s": 30.0},
         "gpu": {"interval_s": 1.0},
         "engine": {"urls": [f"http://127.0.0.1:{server_port}/metrics"],
-                   "interval_s": options.engine_interval_s, "windows": ["1m", "5m"]},
+                   "interval_s": options.engine_interval_s, "windows": ["1m", "5m"],
+                   "gpu_model": "Simulated H100 80GB HBM3"},
         "metrics": {"host": "127.0.0.1", "port": _free_port(options.metrics_port)},
         "proxy": {"listen": f"127.0.0.1:{proxy_port}", "upstream": f"http://127.0.0.1:{server_port}"},
         # Off by default; the demo keeps every (redacted) simulated output so text drift can be shown.

@@ -3,7 +3,7 @@
     CampwatchError
     ├── ConfigError            a setting is missing or malformed (carries every problem found)
     │   └── BaselineError      an API baseline has no price (also a CostError): exit 2 like any bad setting
-    ├── FieldSpecError         a declarative data file (GPU fields, metric map, price file) is malformed
+    ├── FieldSpecError         a declarative data file (GPU fields, GPU peak table, metric map, price file) is malformed
     ├── CollectorError         one collection attempt failed; the runner isolates it
     │   ├── NvmlUnavailable    no NVML library or driver: GPU collection is off, the rest runs
     │   └── EngineScrapeError  an engine /metrics endpoint failed (HTTP error, timeout, garbage)

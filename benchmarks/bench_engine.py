@@ -12,6 +12,9 @@ a full 5 m window, then times, interleaved in rounds on the same pages:
            per-scrape CPU path (EngineCollector._digest), without the HTTP fetch
 
 alternating page by page, and prints per-scrape times and digest/bare. Target: digest/bare <= 1.3.
+The "0.32" cases add vLLM 0.32's newer families (MFU estimates, admission rejections, cache tiers,
+preemptions per request), the API server's HTTP families and the client library's process/GC
+families with every `_created` companion, as a real 0.32 page serves them.
 Run: .venv/bin/python benchmarks/bench_engine.py [--rounds 7] [--pages 30]
 """
 
@@ -33,14 +36,14 @@ sys.path.insert(0, str(ROOT))
 from agent.collectors.engine.collector import EngineCollector  # noqa: E402
 from agent.collectors.engine.parse import parse_page  # noqa: E402
 from agent.collectors.engine.windows import parse_windows  # noqa: E402
-from tests.engine.pages import Req, V1Server  # noqa: E402
+from tests.engine.pages import GrowingPage, Req, V1Server, fixture_text  # noqa: E402
 
 INTERVAL = 5.0
 WARM_SCRAPES = 62  # a full 5 m window at 5 s
 
 
-def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int) -> list[str]:
-    server = V1Server(models=models, engines=engines)
+def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int, v032: bool = False) -> list[str]:
+    server = V1Server(models=models, engines=engines, v032=v032)
     pages = []
     for step in range(count):
         for model in models:
@@ -50,6 +53,16 @@ def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int) -> lis
                 server.set_load(model, engine, running=step % 13, waiting=step % 3, kv=(step % 10) / 10)
         pages.append(server.render())
     return pages
+
+
+def _real_pages(count: int) -> list[str]:
+    """The real vLLM 0.32 capture (one model, one engine core), its counters and histograms growing."""
+    page = GrowingPage(fixture_text("vllm/vllm-0.32-after-load.txt"))
+    out = []
+    for _ in range(count):
+        page.advance()
+        out.append(page.render())
+    return out
 
 
 def _series(text: str) -> int:
@@ -78,8 +91,10 @@ def _interleaved(fns: dict[str, Callable[[str], object]], pages: list[str]) -> d
     return {name: total / len(pages) for name, total in totals.items()}
 
 
-def bench(label: str, models: tuple[str, ...], engines: tuple[str, ...], rounds: int, count: int) -> float:
-    pages = _pages(models, engines, WARM_SCRAPES + rounds * count)
+def bench(label: str, models: tuple[str, ...], engines: tuple[str, ...], rounds: int, count: int,
+          v032: bool = False, real: bool = False) -> float:
+    total = WARM_SCRAPES + rounds * count
+    pages = _real_pages(total) if real else _pages(models, engines, total, v032)
     warm, timed = pages[:WARM_SCRAPES], pages[WARM_SCRAPES:]
     clock_now = [0.0]
     collector = EngineCollector("http://127.0.0.1:8000/metrics", host="bench", interval_s=INTERVAL,
@@ -120,6 +135,9 @@ def main() -> None:
     ratios = [
         bench("2 models x 1 engine", models, ("0",), args.rounds, args.pages),
         bench("2 models x 2 engines", models, ("0", "1"), args.rounds, args.pages),
+        bench("0.32, 2 models x 1 engine", models, ("0",), args.rounds, args.pages, v032=True),
+        bench("0.32, 2 models x 2 engines", models, ("0", "1"), args.rounds, args.pages, v032=True),
+        bench("real vLLM 0.32 capture, 1 model x 1 engine", models, ("0",), args.rounds, args.pages, real=True),
     ]
     verdict = "within" if max(ratios) <= 1.3 else "OVER"
     print(f"target parse+derive <= 1.3x bare: {verdict} (worst {max(ratios):.2f}x)")

@@ -33,6 +33,11 @@ def token_buckets(max_model_len: int) -> tuple[float, ...]:
         exponent += 1
 
 
+_SIM_PARAMS = 8e9
+_SIM_BATCH = 8
+_SIM_KV_BYTES_PER_TOKEN = 131072.0  # 32 layers x 8 KV heads x 128 dims x 2 (K, V) x 2 bytes
+
+
 @dataclass(frozen=True, slots=True)
 class FinishedRequest:
     model: str
@@ -86,6 +91,16 @@ class VllmMetrics:
         self.queue = Histogram("vllm:request_queue_time_seconds",
                                "Histogram of time spent in WAITING phase for request.", lab,
                                buckets=REQUEST_LATENCY_BUCKETS, registry=reg)
+        # vLLM 0.32's per-GPU estimates (--enable-mfu-metrics), for an 8B-parameter BF16 model: 2 FLOPs
+        # per parameter per token, the weights read once per decode step of a batch of _SIM_BATCH.
+        self.flops = Counter("vllm:estimated_flops_per_gpu_total", "Estimated number of floating point "
+                             "operations per GPU (for Model Flops Utilization calculations).", lab, registry=reg)
+        self.read_bytes = Counter("vllm:estimated_read_bytes_per_gpu_total", "Estimated number of bytes read "
+                                  "from memory per GPU (for Model Flops Utilization calculations).", lab,
+                                  registry=reg)
+        self.write_bytes = Counter("vllm:estimated_write_bytes_per_gpu_total", "Estimated number of bytes "
+                                   "written to memory per GPU (for Model Flops Utilization calculations).", lab,
+                                   registry=reg)
         tb = token_buckets(max_model_len)
         self.req_prompt = Histogram("vllm:request_prompt_tokens", "Number of prefill tokens processed.", lab,
                                     buckets=tb, registry=reg)
@@ -103,7 +118,8 @@ class VllmMetrics:
             self.success.labels(*lab, reason)
         for metric in (self.running, self.waiting, self.kv_usage, self.prefix_queries, self.prefix_hits,
                        self.preemptions, self.prompt_tokens, self.generation_tokens, self.cached_tokens,
-                       self.ttft, self.itl, self.e2e, self.queue, self.req_prompt, self.req_gen):
+                       self.ttft, self.itl, self.e2e, self.queue, self.req_prompt, self.req_gen,
+                       self.flops, self.read_bytes, self.write_bytes):
             metric.labels(*lab)
 
     def set_load(self, model: str, *, running: int, waiting: int, kv_cache_usage: float) -> None:
@@ -126,6 +142,10 @@ class VllmMetrics:
             self.queue.labels(*lab).observe(done.queue_seconds)
             self.req_prompt.labels(*lab).observe(done.prompt_tokens)
             self.req_gen.labels(*lab).observe(done.generation_tokens)
+            tokens = done.prompt_tokens - done.cached_prompt_tokens + done.generation_tokens
+            self.flops.labels(*lab).inc(2 * _SIM_PARAMS * tokens)
+            self.read_bytes.labels(*lab).inc(2 * _SIM_PARAMS * done.generation_tokens / _SIM_BATCH)
+            self.write_bytes.labels(*lab).inc(_SIM_KV_BYTES_PER_TOKEN * tokens)
             if done.generation_tokens > 1:
                 per_token = (done.e2e_seconds - done.ttft_seconds) / (done.generation_tokens - 1)
                 self.itl.labels(*lab).observe(max(per_token, 0.0))

@@ -80,6 +80,13 @@ ENGINE_STORED_VALUES: tuple[str, ...] = (
     "requests_finished_total",
     "requests_errored_total",
     "requests_aborted_total",
+    # migration 0005: vLLM 0.32 / SGLang 0.5.2x (per GPU for the estimates)
+    "admission_rejections_total",
+    "spec_decode_accepted_tokens_total",
+    "spec_decode_draft_tokens_total",
+    "estimated_flops_total",
+    "estimated_read_bytes_total",
+    "estimated_write_bytes_total",
 )
 ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = (
     "ttft_seconds",

@@ -47,8 +47,11 @@ class V1Server:
 
     def __init__(self, models: Sequence[str] = ("meta-llama/Llama-3.1-8B-Instruct", "Qwen/Qwen2.5-7B-Instruct"),
                  engines: Sequence[str] = ("0", "1"), max_model_len: int = 8192,
-                 lora_adapters: Sequence[str] = ()) -> None:
+                 lora_adapters: Sequence[str] = (), v032: bool = False) -> None:
         self.models = tuple(models)
+        self.v032 = v032
+        """Also serve vLLM 0.32's newer families, the API server's HTTP middleware families, the
+        client library's process/GC families and the `_created` companions, as a real 0.32 page does."""
         self.engines = tuple(engines)
         self.max_model_len = max_model_len
         self.lora_adapters = tuple(lora_adapters)
@@ -100,6 +103,8 @@ class V1Server:
         if self.lora_adapters:
             self.lora.labels("4", "", "").set(1.0)  # an older combination: must lose to the newer one
             self.lora.labels("4", ",".join(self.lora_adapters), self.lora_adapters[-1]).set(2.0)
+        if self.v032:
+            self._declare_v032(lab)
         for model in self.models:
             for engine in self.engines:
                 for reason in FINISH_REASONS:
@@ -117,6 +122,39 @@ class V1Server:
                              self.iteration, *latency.values()):
                     hist.labels(model, engine)
                 self.set_load(model, engine, running=0, waiting=0, kv=0.0)
+
+    def _declare_v032(self, lab: list[str]) -> None:
+        from prometheus_client import GCCollector, PlatformCollector, ProcessCollector, Summary
+
+        reg = self.registry
+        GCCollector(registry=reg)
+        PlatformCollector(registry=reg)
+        ProcessCollector(registry=reg)
+        self.flops = Counter("vllm:estimated_flops_per_gpu_total", "Estimated FLOPs per GPU.", lab, registry=reg)
+        self.read_bytes = Counter("vllm:estimated_read_bytes_per_gpu_total", "Bytes read per GPU.", lab,
+                                  registry=reg)
+        self.write_bytes = Counter("vllm:estimated_write_bytes_per_gpu_total", "Bytes written per GPU.", lab,
+                                   registry=reg)
+        self.cached_by_source = Counter("vllm:prompt_tokens_cached_by_source", "Cache hits by tier.",
+                                        [*lab, "source"], registry=reg)
+        self.admission = Counter("vllm:admission_rejections", "Admission rejections.", ["model_name", "reason"],
+                                 registry=reg)
+        self.preempted = Histogram("vllm:request_num_preemptions", "Preemptions per request.", lab,
+                                   buckets=(1, 2, 3, 4, 5, 10, 20), registry=reg)
+        http = ["handler", "method", "status"]
+        self.http = Counter("http_requests_total", "Total number of requests by method, status and handler.",
+                            http, registry=reg)
+        self.http_duration = Histogram("http_request_duration_seconds", "Latency.", ["handler", "method"],
+                                       registry=reg)
+        self.http_size = Summary("http_request_size_bytes", "Request size.", ["handler"], registry=reg)
+        for model in self.models:
+            for reason in ("max_num_queued_reqs", "max_num_queued_tokens"):
+                self.admission.labels(model, reason)
+            for engine in self.engines:
+                for source in ("device", "host", "disk", "p2p", "external_unspecified"):
+                    self.cached_by_source.labels(model, engine, source)
+                for metric in (self.flops, self.read_bytes, self.write_bytes, self.preempted):
+                    metric.labels(model, engine)
 
     def set_load(self, model: str, engine: str, *, running: float, waiting: float, kv: float) -> None:
         self.running.labels(model, engine).set(running)
@@ -145,9 +183,20 @@ class V1Server:
             self.tpot.labels(*lab).observe(req.itl_s)
             for _ in range(max(req.generation_tokens - 1, 0)):
                 self.itl.labels(*lab).observe(req.itl_s)
+            if self.v032:
+                self.flops.labels(*lab).inc(2 * 8e9 * (req.prompt_tokens + req.generation_tokens))
+                self.read_bytes.labels(*lab).inc(16e9 * req.generation_tokens / 8)
+                self.write_bytes.labels(*lab).inc(131072.0 * (req.prompt_tokens + req.generation_tokens))
+                self.cached_by_source.labels(*lab, "device").inc(req.cached_tokens)
+                self.preempted.labels(*lab).observe(0)
+                self.http.labels("/v1/chat/completions", "POST", "5xx" if req.reason == "error" else "2xx").inc()
+                self.http_duration.labels("/v1/chat/completions", "POST").observe(req.e2e_s)
+                self.http_size.labels("/v1/chat/completions").observe(512)
 
     def render(self) -> str:
         page = generate_latest(self.registry).decode()
+        if self.v032:
+            return page  # vLLM 0.32 serves the _created companions
         return "".join(line for line in page.splitlines(keepends=True) if "_created" not in line)
 
 

@@ -23,8 +23,10 @@ def test_real_capture_reads_every_concept_with_the_values_served() -> None:
         "preemptions_total": 0.0, "prompt_tokens_total": 5.0, "generation_tokens_total": 7.0,
         "prefix_cache_queries_total": 117.0, "prefix_cache_hits_total": 64.0,
         "cached_prompt_tokens_total": 64.0, "requests_finished_total": 1.0,
-        "requests_errored_total": 0.0, "requests_aborted_total": 0.0,
+        "requests_errored_total": 0.0, "requests_aborted_total": 0.0, "prompt_tokens_by_source_total": 117.0,
     }
+    assert series.by_label == {"prompt_tokens_by_source_total": {
+        "local_compute": 53.0, "local_cache_hit": 64.0, "external_kv_transfer": 0.0}}
     assert series.reasons == {"length": 1.0}
     ttft = series.histograms["ttft_seconds"]
     assert ttft.count == 1.0 and ttft.sum == pytest.approx(0.31326723098754883)
@@ -34,7 +36,9 @@ def test_real_capture_reads_every_concept_with_the_values_served() -> None:
     assert series.histograms["inter_token_latency_seconds"].count == 144.0
     assert series.histograms["queue_time_seconds"].count == 6.0
     assert set(series.histograms) == {"ttft_seconds", "inter_token_latency_seconds", "e2e_latency_seconds",
-                                      "queue_time_seconds", "request_prompt_tokens", "request_generation_tokens"}
+                                      "queue_time_seconds", "request_prompt_tokens", "request_generation_tokens",
+                                      "prefill_time_seconds", "decode_time_seconds", "inference_time_seconds"}
+    assert series.histograms["prefill_time_seconds"].count == 6.0
 
 
 def test_new_vllm_names_win_over_deprecated_ones_served_alongside() -> None:

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import aiohttp
 from yarl import URL
 
-from agent.collectors.engine.derive import SliDeriver
-from agent.collectors.engine.maps import COUNTERS
+from agent.collectors.engine.derive import PeakFigures, SliDeriver
+from agent.collectors.engine.maps import RAW_EXPORTED
 from agent.collectors.engine.parse import (
     MAX_MODELS,
     MAX_SERIES,
@@ -54,8 +54,8 @@ _MAX_REDIRECTS = 3
 _UNMAPPED_LISTED = 50
 """Names listed in one log line about unknown families; the rest are counted."""
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
-_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept)
-                      for concept in (*COUNTERS, "requests_running", "requests_waiting", "kv_cache_usage_ratio"))
+_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept) for concept in RAW_EXPORTED)
+_CACHED_BY_SOURCE = "cached_prompt_tokens_by_source_total"
 
 
 class EngineScrapeFailure(EngineScrapeError):
@@ -88,6 +88,7 @@ class EngineCollector:
         max_page_bytes: int = MAX_PAGE_BYTES,
         max_series: int = MAX_SERIES,
         max_models: int = MAX_MODELS,
+        peak: PeakFigures | None = None,
     ) -> None:
         if not 0 < timeout_s < interval_s:
             raise ValueError(f"{display_url(url)}: timeout_s ({timeout_s}) must be positive and shorter than "
@@ -102,7 +103,7 @@ class EngineCollector:
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
         self._clock = clock
-        self._deriver = SliDeriver(windows, interval_s)
+        self._deriver = SliDeriver(windows, interval_s, peak)
         self._kind = "unknown"
         self._max_page_bytes = max_page_bytes
         self._max_series = max_series
@@ -310,6 +311,10 @@ def _raw_points(page: ParsedPage, host: str, server: str) -> list[Point]:
             value = values.get(concept)
             if value is not None:
                 out.append(Point(name, value, lab))
+        for source, value in sorted(series.by_label.get(_CACHED_BY_SOURCE, {}).items()):
+            out.append(Point("campwatch_engine_" + _CACHED_BY_SOURCE, value,
+                             labels(host=host, server=server, model=series.model, engine=series.engine,
+                                    source=source)))
     for lora in page.lora:
         out.append(Point("campwatch_engine_lora_adapter_active", 1.0,
                          labels(host=host, server=server, engine=lora.engine, adapter=lora.adapter,
@@ -330,10 +335,13 @@ def build_engine_collectors(settings: EngineSettings, host: str,
         seen.add(url)
     if problems:
         raise ConfigError("engine settings", problems)
+    from agent.collectors.engine.peaks import resolve_peak
+
+    peak = resolve_peak(settings.gpu_model, settings.mfu_dtype, settings.gpu_peaks_file)
     return [
         EngineCollector(url, host=host, interval_s=settings.interval_s, timeout_s=settings.effective_timeout_s,
-                        windows=windows, session_factory=session_factory, simulated=simulated,
                         max_page_bytes=settings.max_page_bytes, max_series=settings.max_series,
-                        max_models=settings.max_models)
+                        max_models=settings.max_models,
+                        windows=windows, session_factory=session_factory, simulated=simulated, peak=peak)
         for url in settings.urls
     ]

@@ -8,7 +8,7 @@ from agent.collectors.engine.maps import SERVER_MAPS, ServerMap
 
 
 def detect_server(family_names: Iterable[str]) -> ServerMap | None:
-    """The server map whose prefix most families carry (vllm:, sglang:, tgi_); None if none does.
+    """The server map whose prefix most families carry (vllm:, sglang:, tgi_, llamacpp:); None if none does.
 
     Ties go to the earlier map in SERVER_MAPS, so a page is always read the same way."""
     counts = [0] * len(SERVER_MAPS)

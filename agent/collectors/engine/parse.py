@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -29,11 +29,12 @@ from agent.collectors.engine.maps import (
     FINISH_REASONS,
     GAUGES,
     HISTOGRAMS,
-    IGNORED_PREFIXES,
+    KNOWN_PREFIXES,
     LORA_ADAPTERS,
     SERVER_MAPS,
     ServerMap,
     Source,
+    counts_as_unmapped,
 )
 from agent.samples import HistogramSnapshot
 
@@ -66,6 +67,8 @@ class SeriesValues:
     values: dict[str, float] = field(default_factory=dict)
     histograms: dict[str, HistogramSnapshot] = field(default_factory=dict)
     reasons: dict[str, float] = field(default_factory=dict)
+    by_label: dict[str, dict[str, float]] = field(default_factory=dict)
+    """concept -> label value -> value, for sources split by a label (Source.by_label)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,11 @@ class ParsedPage:
     kind: str
     series: Mapping[SeriesKey, SeriesValues]
     unmapped: frozenset[str]
-    """Families with the server's prefix (or another) that no map knows; process_/python_ excluded."""
+    """Families with an engine prefix that no map knows and that are not declared ignorable or known
+    (maps.counts_as_unmapped): the ones campwatch should learn."""
     lora: tuple[LoraAdapter, ...] = ()
+    server: SeriesValues | None = None
+    """Server-wide values (Source.server_wide: HTTP middleware), under model "" and engine ""."""
     unmapped_overflow: int = 0
     """Unknown families not kept in `unmapped` (past UNMAPPED_NAMES_MAX, or absurdly long names)."""
     rejected: Mapping[str, int] = field(default_factory=dict)
@@ -191,8 +197,7 @@ def parse_page(text: str, *, skip_unused: bool = True, max_series: int = MAX_SER
     if server is None:
         server = detect_server(f.name for f in families)
     if server is None:
-        raise PageError("expected vLLM (vllm:), SGLang (sglang:) or TGI (tgi_) metric families; found none "
-                        f"among {len(families)} families")
+        raise PageError(f"expected metric families of {_EXPECTED_SERVERS}; found none among {len(families)} families")
     return _extract(server, families, unmapped, max_models)
 
 
@@ -200,6 +205,9 @@ def _check_samples(count: int, max_series: int) -> None:
     if count > max_series:
         raise PageError(f"more than {max_series} samples to read on the page (engine.max_series); "
                         "expected a model server's metrics page")
+
+
+_EXPECTED_SERVERS = ", ".join(f"{m.kind} ({m.prefix})" for m in SERVER_MAPS)
 
 
 def _declared_names(lines: list[str]) -> list[str]:
@@ -222,8 +230,8 @@ def _wanted(name: str, lookup: Mapping[str, Source], unmapped: _Unmapped) -> boo
 
 
 def _unknown(name: str, lookup: Mapping[str, Source]) -> bool:
-    """Not mapped, and not a client-library family or a mapped family's _created companion."""
-    return not name.startswith(IGNORED_PREFIXES) and not (name.endswith("_created") and name[:-8] in lookup)
+    """Not mapped (`name` is not in `lookup`), and one campwatch should know (maps.counts_as_unmapped)."""
+    return counts_as_unmapped(name, KNOWN_PREFIXES)
 
 
 def _select_blocks(lines: list[str], lookup: Mapping[str, Source], unmapped: _Unmapped,
@@ -274,6 +282,7 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: _Unmapped, max
             best_rank[concept] = source.rank
 
     series = _Table(max_models)
+    server_values: SeriesValues | None = None
     hists: dict[tuple[SeriesKey, str], _HistAcc] = {}
     lora: dict[str, tuple[float, dict[str, str]]] = {}
     rejected: Counter[str] = Counter()
@@ -282,7 +291,15 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: _Unmapped, max
         concept = source.concept
         if source.rank != best_rank[concept]:
             continue
-        if concept in _HISTOGRAM_SET:
+        if source.server_wide:
+            if server_values is None:
+                server_values = SeriesValues("", "")
+            wide = server_values
+            _read_split(family, source, lambda _labels: wide, rejected)  # noqa: B023
+        elif source.by_label:
+            _read_split(family, source, lambda labels: _series(
+                series, (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))), rejected)
+        elif concept in _HISTOGRAM_SET:
             _read_histogram(family, concept, model_label, engine_label, series, hists, rejected)
         elif concept == FINISH_REASONS:
             _read_reasons(family, source, model_label, engine_label, series, rejected)
@@ -297,7 +314,7 @@ def _extract(server: ServerMap, families: list[Metric], unmapped: _Unmapped, max
     for values in series.values():
         _complete(server, values)
     return ParsedPage(server.kind, series, frozenset(unmapped.names), _lora_adapters(lora),
-                      unmapped_overflow=unmapped.overflow, rejected=dict(rejected))
+                      server=server_values, unmapped_overflow=unmapped.overflow, rejected=dict(rejected))
 
 
 def _series(series: _Table, key: SeriesKey) -> SeriesValues:
@@ -401,6 +418,32 @@ def _read_histogram(family: Metric, concept: str, model_label: str, engine_label
             acc.count = value if acc.count is None else acc.count + value
 
 
+def _read_split(family: Metric, source: Source, target: Callable[[dict[str, str]], SeriesValues],
+                rejected: Counter[str]) -> None:
+    """A counter kept as its total and split by one label (Source.by_label). A rejected sample takes
+    its target's counter off this page, as in _read_scalar: a partial sum would look like a restart."""
+    concept, label = source.concept, source.by_label
+    split_concept = source.label_concept or concept
+    poisoned: list[SeriesValues] = []
+    for sample in family.samples:
+        value = float(sample.value)
+        labels = sample.labels
+        found = target(labels)
+        reason = _rejection(value, True)
+        if reason is not None:
+            rejected[reason] += 1
+            poisoned.append(found)
+            continue
+        found.values[concept] = found.values.get(concept, 0.0) + value
+        if label:
+            split = found.by_label.setdefault(split_concept, {})
+            key = labels.get(label, "")
+            split[key] = split.get(key, 0.0) + value
+    for found in poisoned:
+        found.values.pop(concept, None)
+        found.by_label.pop(split_concept, None)
+
+
 def _read_lora(family: Metric, engine_label: str, lora: dict[str, tuple[float, dict[str, str]]],
                rejected: Counter[str]) -> None:
     # vLLM keeps one child per adapter combination ever seen; the current one has the latest time.
@@ -432,6 +475,10 @@ def _complete(server: ServerMap, series: SeriesValues) -> None:
     for counter, histogram in server.counters_from_histogram_sum.items():
         if counter not in values and histogram in series.histograms:
             values[counter] = series.histograms[histogram].sum
+    for counter, parts in server.counters_from_sum.items():
+        present = [values[p] for p in parts if p in values]
+        if counter not in values and present:
+            values[counter] = sum(present)
     reasons = series.reasons
     if reasons:
         values.setdefault("requests_finished_total", sum(reasons.values()))
