@@ -49,18 +49,9 @@ def _logging(level: str) -> None:
 
 def parse_duration(text: str) -> timedelta:
     """'90s', '15m', '12h', '30d', '2w' -> timedelta; raises ConfigError naming the input."""
-    from agent.errors import Problem
+    from agent.periods import parse_duration as parse
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    number, unit = text[:-1], text[-1:]
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if unit not in units or value <= 0:
-        raise ConfigError("command line", [Problem("--since", f"expected a duration like 90s, 15m, 12h, "
-                                                              f"30d or 2w, got {text!r}")])
-    return timedelta(seconds=value * units[unit])
+    return parse(text, "--since")
 
 
 def _settings(config: str | None, overrides: dict[str, Any]) -> Settings:
@@ -173,25 +164,38 @@ def gpus(config: str | None) -> None:
 
 @main.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False))
-@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
-@click.option("--since", default="30d", show_default=True, help="Window: 90s, 15m, 12h, 30d, 2w.")
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store); read-only access is enough.")
+@click.option("--since", help="Window back from now: 90s, 15m, 12h, 30d, 2w (default 30d).")
+@click.option("--from", "from_", help="Start: a date (2026-10-01) or a timestamp, UTC unless an offset is given.")
+@click.option("--to", help="End (exclusive), as --from; default now.")
+@click.option("--month", help="A calendar month, e.g. 2026-10.")
+@click.option("--quarter", help="A calendar quarter, e.g. 2026Q3.")
 @click.option("--host", "host_name", help="One host only (default: every host in the database).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @_exits
-def cost(config: str | None, db_url: str | None, since: str, host_name: str | None, as_json: bool) -> None:
-    """Realized self-hosting cost per million tokens against API baselines, and the verdict."""
-    window = parse_duration(since)
+def cost(config: str | None, db_url: str | None, since: str | None, from_: str | None, to: str | None,
+         month: str | None, quarter: str | None, host_name: str | None, as_json: bool) -> None:
+    """Realized self-hosting cost per million tokens against API baselines, and the verdict.
+
+    Reads only (never migrates or writes): prices are applied from the current settings to the
+    measures the agent stored, so the report reflects the settings as they are now."""
+    from datetime import UTC, datetime
+
+    from agent.periods import resolve_period
+
+    period = resolve_period(since=since, from_=from_, to=to, month=month, quarter=quarter, now=datetime.now(UTC))
     from agent.cost.render import render_report
     from agent.cost.report import build_report, report_to_json
     from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.migrate import require_current
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
-    upgrade(engine)
-    report = build_report(engine, settings.cost, window, host_name)
+    require_current(engine)
+    report = build_report(engine, settings.cost, host=host_name, start=period.start, end=period.end,
+                          period_label=period.label)
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
@@ -212,17 +216,18 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
     from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.migrate import require_current, upgrade
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     _put(overrides, "host", host_name)
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
-    upgrade(engine)
-    if last:
+    if last:  # a report: reads only, never migrates
+        require_current(engine)
         results = latest_results(engine, settings.host, model=model)
     else:
+        upgrade(engine)
         from agent.drift.check import run_drift_check
 
         results = run_drift_check(engine, settings.drift, settings.host, model,

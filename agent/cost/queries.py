@@ -1,4 +1,4 @@
-"""Reading the store for the cost engine: raw samples around a time range, and the ledger.
+"""Reading the store for the cost engine: raw samples around a time range, and the stored measures.
 
 Each raw read returns the rows inside [start, end) plus the latest rows before `start` and the
 earliest at or after `end` (bounded by a row limit, served by the (host, ts) indexes), so that
@@ -17,7 +17,7 @@ from agent.cost.histograms import parse_histograms
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
-from agent.store.schema import cost_ledger, engine_samples, gpu_samples, request_records
+from agent.store.schema import cost_hours, engine_samples, gpu_samples, request_records
 
 EDGE_ROWS = 256
 """Rows read before and after a range: enough for every GPU or engine series of a host."""
@@ -58,11 +58,13 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
 def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) -> list[RequestTokens]:
     t = request_records
     rows = conn.execute(
-        select(t.c.ts, t.c.status, t.c.prompt_tokens, t.c.completion_tokens, t.c.cached_tokens)
+        select(t.c.ts, t.c.status, t.c.prompt_tokens, t.c.completion_tokens, t.c.cached_tokens, t.c.model,
+               t.c.route, t.c.caller, t.c.team)
         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end)
         .order_by(t.c.ts)
     ).all()
-    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4], str(r[5]), str(r[6]), str(r[7]), r[8] or "")
+            for r in rows]
 
 
 def has_engine_rows(conn: Connection, host: str) -> bool:
@@ -87,16 +89,24 @@ def hosts_with_raw(conn: Connection, start: datetime, end: datetime) -> list[str
     return sorted(str(r[0]) for r in conn.execute(query))
 
 
-def ledger_hosts(conn: Connection, start: datetime, end: datetime) -> list[str]:
-    c = cost_ledger.c
+def measured_hosts(conn: Connection, start: datetime, end: datetime) -> list[str]:
+    c = cost_hours.c
     return sorted(str(r[0]) for r in conn.execute(
         select(c.host).where(c.hour >= start, c.hour < end).distinct()))
 
 
-def last_ledger_hour(conn: Connection, host: str) -> datetime | None:
-    c = cost_ledger.c
+def last_measured_hour(conn: Connection, host: str) -> datetime | None:
+    c = cost_hours.c
     value = conn.execute(select(func.max(c.hour)).where(c.host == host)).scalar()
     return utc(value) if value is not None else None
+
+
+def all_hosts(conn: Connection) -> dict[str, list[str]]:
+    """Every host name in each table a report reads, for saying what exists when a report is empty."""
+    found: dict[str, list[str]] = {}
+    for t in (cost_hours, gpu_samples, engine_samples, request_records):
+        found[t.name] = sorted(str(r[0]) for r in conn.execute(select(t.c.host).distinct().limit(50)))
+    return found
 
 
 def _float(value: object) -> float | None:

@@ -135,6 +135,12 @@ class RequestTokens:
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None = None
+    model: str = ""
+    route: str = ""
+    caller: str = ""
+    """The salted hash of the caller's API key (agent.capture), never the key."""
+    team: str = ""
+    """The team header the proxy recorded ("" without one)."""
 
     @property
     def priceable(self) -> bool:
