@@ -134,6 +134,9 @@ class CaptureSettings(_Section):
         "i can't help with", "i cannot help with", "i can't assist", "i cannot assist",
         "i'm sorry, but", "i am sorry, but", "as an ai", "i'm unable to", "i am unable to",
     )
+    team_header: str = "X-Team"
+    """Request header whose value the proxy records as the request's team (cost attribution);
+    empty turns it off. cost.teams maps values (or caller hashes) to team names."""
 
 
 class DriftSettings(_Section):
@@ -295,6 +298,11 @@ class CostSettings(_Section):
     input and output $/Mtok (4 is the output:input price ratio common to API price lists)."""
     gap_factor: float = Field(3.0, gt=1)
     """A spacing between two samples longer than gap_factor x the typical spacing is a data gap."""
+    teams: dict[str, str] = {}
+    """Showback: a caller hash (the salted API-key hash in request_records.caller) or a team header
+    value (capture.team_header) -> team name. A header value not listed is the team name itself."""
+    team_budgets_usd_per_month: dict[str, Decimal] = {}
+    """Monthly budget per team (allocation basis), exported with the month's spend and run rate."""
     min_verdict_hours: float = Field(1.0, ge=0)
     """No verdict below this many hours of GPU telemetry observed (wall hours held)."""
     min_verdict_tokens: int = Field(100_000, ge=0)

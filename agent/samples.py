@@ -103,6 +103,8 @@ class RequestRecord:
     language: str | None = None
     error: str | None = None
     simulated: bool = False
+    team: str | None = None
+    """The request's team header (capture.team_header), for cost attribution."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ class Exchange:
     finished: float | None = None
     error: str | None = None
     observer: OutputObserver = field(default_factory=OutputObserver)
+    team: str | None = None
 
     @property
     def model(self) -> str:
@@ -60,6 +61,7 @@ def build_record(ex: Exchange, *, host: str, upstream: str, capture: CaptureSett
         status=ex.status,
         stream=ex.stream,
         caller=ex.caller,
+        team=ex.team,
         prompt_tokens=obs.prompt_tokens,
         completion_tokens=obs.completion_tokens,
         cached_tokens=obs.cached_tokens,

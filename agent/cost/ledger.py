@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, tuple_
@@ -29,12 +29,13 @@ from agent.cost.measures import (
     measure_hour,
 )
 from agent.cost.pricing import ApiPricing, LedgerRow, price_rows, pricing_for
-from agent.cost.tokens import measure_engine
+from agent.cost.tokens import RequestTokens, measure_engine
 from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between, utc
 from agent.errors import CostError, StoreError
 from agent.store.schema import cost_hours, cost_request_groups
 
 log = logging.getLogger(__name__)
+DAY = timedelta(days=1)
 
 __all__ = ["ApiPricing", "LedgerRow", "Measured", "measure_range", "measures_for_report", "pricing_for",
            "read_ledger", "read_measures", "recompute_ledger", "refresh_ledger"]
@@ -45,21 +46,29 @@ Measured = tuple[list[HourMeasure], dict[tuple[str, datetime], list[RequestGroup
 
 def measure_range(engine: Engine, settings: CostSettings, host: str, start: datetime, end: datetime,
                   measured_at: datetime) -> Measured:
-    """Measures of one host for the whole hours overlapping [start, end), from raw samples (reads only)."""
+    """Measures of one host for the whole hours overlapping [start, end), from raw samples (reads only).
+
+    Raw rows are read and measured a whole UTC day at a time (each row once; a GPU's typical sample
+    spacing is that of its day), so an hour's figures do not depend on the range asked for."""
     measures: list[HourMeasure] = []
     groups: dict[tuple[str, datetime], list[RequestGroup]] = {}
+    wanted = set(hours_between(start, end))
+    days = sorted({h.replace(hour=0) for h in wanted})
     with engine.connect() as conn:
         engine_configured = queries.has_engine_rows(conn, host)
-        for hour in hours_between(start, end):
-            until = hour + HOUR
-            gpu = measure_gpus(queries.gpu_readings(conn, host, hour, until), hour, until, settings.gap_factor)
-            eng = measure_engine(queries.engine_readings(conn, host, hour, until), hour, until,
-                                 settings.gap_factor)
-            records = queries.request_tokens(conn, host, hour, until)
-            m = measure_hour(host, hour, gpu.get(hour), eng.get(hour), records, engine_configured, measured_at)
-            if m is not None:
-                measures.append(m)
-                groups[(host, hour)] = group_requests(host, records)
+        for day in days:
+            until = day + DAY
+            gpu = measure_gpus(queries.gpu_readings(conn, host, day, until), day, until, settings.gap_factor)
+            eng = measure_engine(queries.engine_readings(conn, host, day, until), day, until, settings.gap_factor)
+            records: dict[datetime, list[RequestTokens]] = defaultdict(list)
+            for r in queries.request_tokens(conn, host, day, until):
+                records[hour_floor(r.ts)].append(r)
+            for hour in sorted(h for h in wanted if day <= h < until):
+                m = measure_hour(host, hour, gpu.get(hour), eng.get(hour), records.get(hour, []), engine_configured,
+                                 measured_at)
+                if m is not None:
+                    measures.append(m)
+                    groups[(host, hour)] = group_requests(host, records.get(hour, []))
     return measures, groups
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select, union
 
-from agent.cost.histograms import parse_histograms
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
@@ -50,7 +49,7 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
         counters = {name: float(v) for name, v in zip(COUNTERS, r[7:], strict=True) if v is not None}
         out.append(EngineReading(
             ts=utc(r[0]), series=f"{r[1]}|{r[2]}|{r[3]}", up=bool(r[4]), counters=counters,
-            histograms=parse_histograms(r[6]) if r[4] else {}, simulated=bool(r[5]),
+            simulated=bool(r[5]), histograms_text=r[6] if r[4] else None,
         ))
     return out
 
