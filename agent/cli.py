@@ -171,10 +171,12 @@ def gpus(config: str | None) -> None:
 @click.option("--month", help="A calendar month, e.g. 2026-10.")
 @click.option("--quarter", help="A calendar quarter, e.g. 2026Q3.")
 @click.option("--host", "host_name", help="One host only (default: every host in the database).")
+@click.option("--by", "by", type=click.Choice(["model", "team", "caller", "route"]),
+              help="Also show the cost split by this (showback; teams from cost.teams).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @_exits
 def cost(config: str | None, db_url: str | None, since: str | None, from_: str | None, to: str | None,
-         month: str | None, quarter: str | None, host_name: str | None, as_json: bool) -> None:
+         month: str | None, quarter: str | None, host_name: str | None, by: str | None, as_json: bool) -> None:
     """Realized self-hosting cost per million tokens against API baselines, and the verdict.
 
     Reads only (never migrates or writes): prices are applied from the current settings to the
@@ -199,7 +201,7 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        render_report(console, report)
+        render_report(console, report, by=by)
 
 
 @main.command()

@@ -89,7 +89,7 @@ def main() -> None:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - the PostgreSQL half is optional
+    except Exception as exc:  # the PostgreSQL half is optional
         print(f"[postgresql] skipped: {exc.__class__.__name__}")
         return
     try:

@@ -113,6 +113,7 @@ def attribute(rows: Iterable[LedgerRow], groups: Mapping[tuple[str, datetime], S
         if rest > 0:
             weights[UNATTRIBUTED] += rest
             tokens[UNATTRIBUTED] += max(row.prompt_tokens + row.generation_tokens - attributed_tokens, 0)
+        weights = {k: w for k, w in weights.items() if w > 0}
         if not weights:
             alloc[IDLE] += hour_total
             usage[IDLE] += hour_total
@@ -122,7 +123,8 @@ def attribute(rows: Iterable[LedgerRow], groups: Mapping[tuple[str, datetime], S
         usage[IDLE] += idle
         for key, part in split_micros(hour_total - idle, weights).items():
             usage[key] += part
-    keys = sorted(set(alloc) | set(usage), key=lambda k: (k in (IDLE, UNATTRIBUTED), -alloc.get(k, Decimal(0)), k))
+    present = [k for k in set(alloc) | set(usage) if alloc.get(k) or usage.get(k) or tokens.get(k)]
+    keys = sorted(present, key=lambda k: (k in (IDLE, UNATTRIBUTED), -alloc.get(k, Decimal(0)), k))
     shares = tuple(Share(k, alloc.get(k, Decimal(0)), usage.get(k, Decimal(0)), tokens.get(k, 0), requests.get(k, 0))
                    for k in keys)
     return Attribution(by, shares, total)

@@ -78,6 +78,9 @@ class Baseline:
     discount_on: Callable[[date], Decimal] | None = field(default=None, compare=False, repr=False)
     """The discount in force on a day (dated discount changes); None: `discount` always."""
     price_label: Callable[[ModelPrice], str] = field(default=lambda _p: "", compare=False, repr=False)
+    rate_cache: dict[tuple[int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = field(
+        default_factory=dict, compare=False, repr=False)
+    """Per-token rates of each (price, tier band) met so far: see _price_group."""
     """Names a time-of-day or dated price ("off-peak 16:30-00:30 UTC"); "" for the plain price."""
 
     def keep_on(self, day: date) -> Decimal:
@@ -267,16 +270,26 @@ def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]
 
 
 def _price_group(baseline: Baseline, group: _Group, starts: Sequence[int]) -> ApiPrice:
-    flat, fee = flat_price(group.model_price, starts, group.band)
-    usage = Usage(input_tokens=group.input_tokens, output_tokens=group.output_tokens,
-                  cache_read_tokens=min(group.cache_read_tokens, group.input_tokens))
-    try:
-        result = flat.calc_price(usage)
-    except ValueError as exc:
-        raise CostError(f"{baseline.id}: genai-prices could not price {usage!r}: {exc}") from None
+    """A group's price at its band's flat rates. genai-prices' price of flat rates is linear in the
+    token counts, so it is asked once per (price, band) for the per-token rates, which are then
+    applied exactly (Decimal) to every group: the same result as calc_price, without its cost."""
+    key = (id(group.model_price), group.band)
+    rates = baseline.rate_cache.get(key)
+    if rates is None:
+        flat, fee = flat_price(group.model_price, starts, group.band)
+        mtok = 1_000_000
+        try:
+            plain = flat.calc_price(Usage(input_tokens=mtok, output_tokens=mtok))
+            cached = flat.calc_price(Usage(input_tokens=mtok, output_tokens=0, cache_read_tokens=mtok))
+        except ValueError as exc:
+            raise CostError(f"{baseline.id}: genai-prices could not price its rates: {exc}") from None
+        rates = baseline.rate_cache[key] = (plain["input_price"] / mtok, cached["input_price"] / mtok,
+                                            plain["output_price"] / mtok, fee)
+    input_rate, cache_rate, output_rate, fee = rates
+    cache = min(group.cache_read_tokens, group.input_tokens)
     keep = group.keep
-    return ApiPrice(result["input_price"] * keep, result["output_price"] * keep,
-                    fee * group.requests / 1000 * keep)
+    return ApiPrice(((group.input_tokens - cache) * input_rate + cache * cache_rate) * keep,
+                    group.output_tokens * output_rate * keep, fee * group.requests / 1000 * keep)
 
 
 @dataclass(frozen=True, slots=True)

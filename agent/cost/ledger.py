@@ -216,7 +216,7 @@ def refresh_ledger(engine: Engine, settings: CostSettings, start: datetime, now:
     with engine.connect() as conn:
         hosts = [host] if host is not None else sorted(
             set(queries.hosts_with_raw(conn, hour_floor(start), now)) | set(queries.measured_hosts(conn, start, now)))
-        lasts = {h: queries.last_measured_hour(conn, h) for h in hosts}
+        lasts = {h: queries.resume_hour(conn, h) for h in hosts}
     written = 0
     for h in hosts:
         last = lasts[h]
@@ -238,13 +238,16 @@ def measures_for_report(engine: Engine, settings: CostSettings, start: datetime,
             hosts = [host] if host is not None else sorted(
                 set(queries.hosts_with_raw(conn, hour_floor(start), hour_ceil(end)))
                 | {m.host for m in measures})
-            lasts = {h: queries.last_measured_hour(conn, h) for h in hosts}
+            lasts = {h: queries.resume_hour(conn, h) for h in hosts}
         stored = {(m.host, m.hour): m for m in measures}
         for h in hosts:
             last = lasts[h]
             first = max(hour_floor(start), last) if last is not None else hour_floor(start)
             if first >= end:
                 continue
+            with engine.connect() as conn:
+                if last is not None and h not in queries.hosts_with_raw(conn, first, end):
+                    continue  # every hour is stored and complete: nothing to measure in memory
             (fresh, fresh_groups), complete = _fresh(engine, settings, first, end, h, measured_at)
             for m in fresh:
                 if _keep(m, stored.get((m.host, m.hour)), complete[m.host]):

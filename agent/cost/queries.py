@@ -7,7 +7,7 @@ intervals crossing the range edges are measured exactly once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,6 +98,17 @@ def last_measured_hour(conn: Connection, host: str) -> datetime | None:
     c = cost_hours.c
     value = conn.execute(select(func.max(c.hour)).where(c.host == host)).scalar()
     return utc(value) if value is not None else None
+
+
+def resume_hour(conn: Connection, host: str) -> datetime | None:
+    """Where measuring resumes for a host: its last stored hour, or the hour after it when that one
+    was measured after it ended (complete); None when nothing is stored."""
+    c = cost_hours.c
+    row = conn.execute(select(c.hour, c.measured_at).where(c.host == host).order_by(c.hour.desc()).limit(1)).first()
+    if row is None:
+        return None
+    hour, measured_at = utc(row[0]), utc(row[1])
+    return hour + timedelta(hours=1) if measured_at >= hour + timedelta(hours=1) else hour
 
 
 def all_hosts(conn: Connection) -> dict[str, list[str]]:

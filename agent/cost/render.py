@@ -7,6 +7,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from agent.cost.attribution import Attribution
 from agent.cost.report import CostReport, PeriodCost, ScopeReport
 from agent.cost.units import MTOK
 from agent.cost.verdict import STATE_WORDS, Verdict
@@ -36,7 +37,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def render_report(console: Console, report: CostReport) -> None:
+def render_report(console: Console, report: CostReport, by: str | None = None) -> None:
     """Summary per host (and fleet), API baselines, periods, plan review, gaps, then the verdict."""
     span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"
     simulated = " (simulated data)" if report.total.totals.simulated else ""
@@ -65,6 +66,11 @@ def render_report(console: Console, report: CostReport) -> None:
     days = [p for p in report.periods if p.period == "day"]
     console.print(_period_table("By day" if len(days) <= 14 else "By month and quarter",
                                 days if len(days) <= 14 else months))
+    for attribution in report.attribution:
+        if attribution.by == by:
+            console.print(_attribution_table(attribution))
+    if any(b.budget_usd is not None for b in report.budgets):
+        console.print(_budget_table(report))
     if report.plan:
         console.print(_plan_table(report))
     for gap in report.gaps:
@@ -181,4 +187,26 @@ def _plan_table(report: CostReport) -> Table:
         table.add_row(p.quarter, str(p.hours), _mtok(p.projected_tokens_per_month), _mtok(p.actual_tokens_per_month),
                       _pct(p.tokens_ratio), _usd(p.projected_cost_per_month_usd), _usd(p.actual_cost_per_month_usd),
                       _pct(p.cost_ratio))
+    return table
+
+
+def _attribution_table(a: Attribution) -> Table:
+    table = Table(title=f"Cost by {a.by} (shares add up to {_usd(a.total_usd)}; idle GPU time apart on the "
+                        "usage basis)", show_header=True, header_style="bold")
+    for column in (a.by, "Mtok", "requests", "cost (alloc.)", "share", "cost (usage)"):
+        table.add_column(column, justify="left" if column == a.by else "right")
+    for s in a.shares:
+        share = float(s.allocation_usd / a.total_usd) if a.total_usd else None
+        table.add_row(s.key, _mtok(s.tokens), f"{s.requests:,}", _usd(s.allocation_usd), _pct(share),
+                      _usd(s.usage_usd))
+    return table
+
+
+def _budget_table(report: CostReport) -> Table:
+    table = Table(title="Team budgets (this month, allocation basis)", show_header=True, header_style="bold")
+    for column in ("team", "budget $/mo", "month to date", "run rate $/mo", "over budget"):
+        table.add_column(column, justify="left" if column == "team" else "right")
+    for b in report.budgets:
+        over = "—" if b.over_budget is None else ("[red]yes[/]" if b.over_budget else "no")
+        table.add_row(b.team, _usd(b.budget_usd), _usd(b.month_to_date_usd), _usd(b.run_rate_usd), over)
     return table

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from agent.config import CostSettings, PlanQuarter
+from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
 from agent.cost.ledger import measures_for_report, refresh_ledger
+from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
 from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
@@ -464,6 +466,12 @@ class CostReport:
     """Which self-hosted prices applied to which hours (per host)."""
     period_label: str = ""
     source: ReportSource | None = None
+    attribution: tuple[Attribution, ...] = ()
+    """The whole report's cost by model, team, caller and route (shares add up to the total)."""
+    host_attribution: tuple[tuple[str, Attribution], ...] = ()
+    """Per host, the cost by team (for the exported campwatch_cost_usd_total{host,team})."""
+    budgets: tuple[TeamBudget, ...] = ()
+    """Per team: monthly budget, spend in the month of the report's end so far, run rate."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -487,8 +495,9 @@ def summarize(
     rows: Sequence[LedgerRow], settings: CostSettings, baselines: Sequence[Baseline], start: datetime,
     end: datetime, host: str | None, generated_at: datetime | None = None,
     segments: tuple[PriceSegment, ...] = (), period_label: str = "", source: ReportSource | None = None,
+    groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None = None,
 ) -> CostReport:
-    """The report over ledger rows (pure)."""
+    """The report over priced hours (pure); `groups` (the hours' request groups) enable attribution."""
     ids = [b.id for b in baselines]
     by_host: dict[str, list[LedgerRow]] = defaultdict(list)
     for r in rows:
@@ -512,7 +521,32 @@ def summarize(
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
+        **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
     )
+
+
+def _attributions(rows: Sequence[LedgerRow], groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None,
+                  settings: CostSettings, end: datetime, now: datetime) -> dict[str, Any]:
+    if groups is None:
+        return {}
+    weight = settings.output_token_weight
+    by_host: dict[str, list[LedgerRow]] = defaultdict(list)
+    for r in rows:
+        by_host[r.host].append(r)
+    month_end = min(end, now)
+    month_start = month_end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if month_start == month_end:  # a report ending at a month boundary: the month before it
+        month_start = (month_start - timedelta(days=1)).replace(day=1)
+    month_rows = [r for r in rows if month_start <= r.hour < month_end]
+    month_seconds = (period_end("month", month_start) - month_start).total_seconds()
+    return {
+        "attribution": tuple(attribute(rows, groups, by, settings.teams, weight) for by in DIMENSIONS),
+        "host_attribution": tuple((h, attribute(by_host[h], groups, "team", settings.teams, weight))
+                                  for h in sorted(by_host)),
+        "budgets": team_budgets(attribute(month_rows, groups, "team", settings.teams, weight),
+                                settings.team_budgets_usd_per_month,
+                                (month_end - month_start).total_seconds(), month_seconds),
+    }
 
 
 def _sum_rates(rates: Sequence[RunRate]) -> RunRate | None:
@@ -556,7 +590,7 @@ def build_report(
     source = ReportSource(engine.url.render_as_string(hide_password=True), host or "all hosts", found,
                           _elsewhere(engine) if not found else ())
     return summarize(rows, settings, baselines, start, end, host, generated_at=moment, segments=segments,
-                     period_label=period_label, source=source)
+                     period_label=period_label, source=source, groups=groups)
 
 
 def _elsewhere(engine: Engine) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -571,6 +605,18 @@ def report_points(report: CostReport) -> list[Point]:
     points: list[Point] = []
     for scope in report.hosts:
         points += _scope_points(scope)
+    for host, by_team in report.host_attribution:
+        for share in by_team.shares:
+            for basis, usd in (("allocation", share.allocation_usd), ("usage", share.usage_usd)):
+                points.append(Point("campwatch_cost_usd_total", float(usd),
+                                    labels(host=host, team=share.key, basis=basis)))
+    scope_name = report.total.scope
+    for b in report.budgets:
+        key = labels(host=scope_name, team=b.team)
+        if b.budget_usd is not None:
+            points.append(Point("campwatch_team_budget_usd", float(b.budget_usd), key))
+        points.append(Point("campwatch_team_cost_month_to_date_usd", float(b.month_to_date_usd), key))
+        points.append(Point("campwatch_team_cost_run_rate_usd", float(b.run_rate_usd), key))
     return points
 
 
@@ -641,6 +687,7 @@ _PROPERTIES: dict[str, tuple[str, ...]] = {
     "PeriodCost": ("coverage", "partial"),
     "ApiEquivalent": ("price_shares",),
     "PriceSegment": ("description",),
+    "TeamBudget": ("over_budget",),
     "BasisCost": ("total_usd",),
     "ApiPrice": ("total_usd",),
     "RunRate": ("self_hosted_usd_per_month",),
