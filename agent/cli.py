@@ -208,7 +208,7 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
 @click.option("--config", "config", type=click.Path(dir_okay=False))
 @click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
 @click.option("--model", help="One model only (default: every model with request records).")
-@click.option("--host", "host_name", help="Whose request records to test (default: this host).")
+@click.option("--host", "host_name", help="One host only (default: every host in the database, as for cost).")
 @click.option("--last", is_flag=True, help="Show the latest stored results instead of running a check.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_exits
@@ -217,23 +217,37 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
     """Test recent outputs (proxy records, captured texts) for drift against the reference window."""
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
+    from agent.review.frames import stored_hosts
     from agent.store.db import open_engine
     from agent.store.migrate import require_current, upgrade
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
-    _put(overrides, "host", host_name)
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
     if last:  # a report: reads only, never migrates
         require_current(engine)
-        results = latest_results(engine, settings.host, model=model)
     else:
         upgrade(engine)
-        from agent.drift.check import run_drift_check
+    found = stored_hosts(engine)
+    source = "drift_results" if last else "request_records"
+    hosts = [host_name] if host_name else found[source]
+    results = []
+    for host in hosts:
+        if last:
+            results += latest_results(engine, host, model=model)
+        else:
+            from agent.drift.check import run_drift_check
 
-        results = run_drift_check(engine, settings.drift, settings.host, model,
-                                  refusal_phrases=settings.capture.refusal_phrases)
+            results += run_drift_check(engine, settings.drift, host, model,
+                                       refusal_phrases=settings.capture.refusal_phrases)
+    database = engine.url.render_as_string(hide_password=True)
+    err_console.print(f"[dim]read {database}, {host_name or 'all hosts'} (found: {', '.join(hosts) or 'none'})[/dim]",
+                      highlight=False)
+    if not results:
+        elsewhere = "; ".join(f"{t}: {', '.join(h) or 'empty'}" for t, h in found.items())
+        err_console.print(f"[dim]nothing for {host_name or 'any host'} in {source}; the database holds {elsewhere}"
+                          "[/dim]", highlight=False)
     if as_json:
         click.echo(drift_to_json(results))
     else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cost_helpers import steady_host
+from cost_helpers import T0, request_row, steady_host, write
 from sqlalchemy import text
 
 from agent.cli import main
@@ -97,3 +97,18 @@ def test_cost_works_with_a_select_only_postgresql_role(pg_url: str) -> None:
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_reports_default_to_every_host_and_an_empty_answer_names_what_exists(tmp_path: Path) -> None:
+    # The records were stored under host h1, not this machine's name: both reports still look there.
+    path = tmp_path / "campwatch.db"
+    _seeded(f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}")
+    write(engine, "requests", [request_row(T0, 100, 10)])
+    engine.dispose()
+    cost = _cost(f"sqlite:///{path}")
+    assert json.loads(cost.output)["source"]["hosts_found"] == ["h1"]  # type: ignore[attr-defined]
+    drift = CliRunner().invoke(main, ["drift", "--db", f"sqlite:///{path}", "--last"])
+    assert drift.exit_code == 0, drift.output
+    assert f"read sqlite:///{path}, all hosts" in drift.output.replace("\n", "")
+    assert "request_records: h1" in drift.output
