@@ -226,6 +226,14 @@ class PricingSettings(_Section):
         return PricingSettings(**values)
 
 
+def _dated_value(value: Decimal, changes: tuple[DatedAmount, ...], day: date) -> Decimal:
+    for change in changes:
+        if change.effective_from > day:
+            break
+        value = change.value
+    return value
+
+
 class DatedAmount(_Section):
     """A value in force from `effective_from` (00:00 UTC) on."""
 
@@ -281,6 +289,10 @@ class CostSettings(_Section):
     overhead_usd_per_month: Decimal = Field(Decimal("0"), ge=0)
     overhead_changes: tuple[DatedAmount, ...] = ()
     """Dated changes of overhead_usd_per_month, each applying from its effective_from on."""
+    fleet_overhead_usd_per_month: Decimal = Field(Decimal("0"), ge=0)
+    """Overhead of the whole fleet, declared once (not per sidecar): each hour's share (a 730 h month)
+    is split among the hosts measured in that hour in proportion to their GPU-seconds held."""
+    fleet_overhead_changes: tuple[DatedAmount, ...] = ()
     baselines: tuple[BaselineSettings, ...] = (
         BaselineSettings(provider="openai", model="gpt-4o"),
         BaselineSettings(provider="openai", model="gpt-5"),
@@ -311,15 +323,14 @@ class CostSettings(_Section):
     @model_validator(mode="after")
     def _overhead_in_order(self) -> CostSettings:
         _dated_in_order(self.overhead_changes, "overhead_changes")
+        _dated_in_order(self.fleet_overhead_changes, "fleet_overhead_changes")
         return self
 
     def overhead_on(self, day: date) -> Decimal:
-        value = self.overhead_usd_per_month
-        for change in self.overhead_changes:
-            if change.effective_from > day:
-                break
-            value = change.value
-        return value
+        return _dated_value(self.overhead_usd_per_month, self.overhead_changes, day)
+
+    def fleet_overhead_on(self, day: date) -> Decimal:
+        return _dated_value(self.fleet_overhead_usd_per_month, self.fleet_overhead_changes, day)
 
 
 class OtlpSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +19,7 @@ from agent.cost.baselines import ApiPrice, Baseline, TokenUsage, price_groups, p
 from agent.cost.measure import GpuHour
 from agent.cost.measures import HourMeasure, RequestGroup, TokenSource
 from agent.cost.selfhosted import hour_cost
-from agent.cost.units import HOUR
+from agent.cost.units import HOUR, HOUR_SECONDS, MONTH_SECONDS, dec, micros
 from agent.errors import CostError
 
 
@@ -166,6 +166,7 @@ class PriceSegment:
     hours: int
     pricing: PricingSettings
     overhead_usd_per_month: Decimal
+    fleet_overhead_usd_per_month: Decimal = Decimal(0)
 
     @property
     def description(self) -> str:
@@ -178,16 +179,18 @@ class PriceSegment:
             energy = f"energy ${p.electricity_usd_per_kwh}/kWh x PUE {p.pue}"
         else:
             energy = "energy in the rate"
-        return f"{gpu}, {energy}, overhead ${self.overhead_usd_per_month:,}/month"
+        fleet = (f", fleet overhead ${self.fleet_overhead_usd_per_month:,}/month shared by GPU-seconds held"
+                 if self.fleet_overhead_usd_per_month else "")
+        return f"{gpu}, {energy}, overhead ${self.overhead_usd_per_month:,}/month{fleet}"
 
 
 def price_rows(
     measures: Sequence[HourMeasure], groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]],
-    settings: CostSettings, baselines: Sequence[Baseline],
+    settings: CostSettings, baselines: Sequence[Baseline], fleet: Sequence[HourMeasure] | None = None,
 ) -> tuple[list[LedgerRow], tuple[PriceSegment, ...]]:
     """Every measured hour priced with the settings in force on its day, and the runs of hours each
     set of self-hosted prices applied to (per host, oldest first)."""
-    in_force: dict[tuple[str, date], tuple[PricingSettings, Decimal]] = {}
+    in_force: dict[tuple[str, date], tuple[PricingSettings, Decimal, Decimal]] = {}
     rows: list[LedgerRow] = []
     segments: list[PriceSegment] = []
     open_: dict[str, list[Any]] = {}
@@ -196,7 +199,7 @@ def price_rows(
         terms = in_force.get(key)
         if terms is None:
             terms = in_force[key] = (pricing_for(settings, m.host).on(m.hour.date()),
-                                     settings.overhead_on(m.hour.date()))
+                                     settings.overhead_on(m.hour.date()), settings.fleet_overhead_on(m.hour.date()))
         rows.append(price_hour(m, groups.get((m.host, m.hour), ()), terms[0], terms[1], baselines))
         current = open_.get(m.host)
         if current is not None and current[3] == terms:
@@ -208,5 +211,31 @@ def price_rows(
             open_[m.host] = [m.hour, m.hour + HOUR, 1, terms]
     for host, current in sorted(open_.items()):
         segments.append(PriceSegment(host, current[0], current[1], current[2], *current[3]))
+    rows = fleet_overhead(rows, measures if fleet is None else fleet, settings)
     rows.sort(key=lambda r: (r.hour, r.host))
     return rows, tuple(sorted(segments, key=lambda s: (s.host, s.start)))
+
+
+def fleet_overhead(rows: Sequence[LedgerRow], measures: Sequence[HourMeasure],
+                   settings: CostSettings) -> list[LedgerRow]:
+    """Add each hour's share of cost.fleet_overhead_usd_per_month to the overhead line of the hosts
+    measured in it, by GPU-seconds held (equal shares when none held any), in whole micro-dollars
+    that add up exactly. `measures` are every host's (the weights), `rows` may be fewer hosts."""
+    if settings.fleet_overhead_usd_per_month <= 0 and not settings.fleet_overhead_changes:
+        return list(rows)
+    from agent.cost.attribution import split_micros
+
+    weights: dict[datetime, dict[str, Decimal]] = {}
+    for m in measures:
+        weights.setdefault(m.hour, {})[m.host] = dec(m.allocated_gpu_seconds)
+    shares: dict[tuple[datetime, str], Decimal] = {}
+    for hour, by_host in weights.items():
+        monthly = settings.fleet_overhead_on(hour.date())
+        if monthly <= 0:
+            continue
+        hourly = micros(monthly * dec(HOUR_SECONDS) / dec(MONTH_SECONDS))
+        if sum(by_host.values()) <= 0:
+            by_host = dict.fromkeys(by_host, Decimal(1))
+        for host, part in split_micros(hourly, by_host).items():
+            shares[(hour, host)] = part
+    return [replace(r, overhead_usd=r.overhead_usd + shares.get((r.hour, r.host), Decimal(0))) for r in rows]

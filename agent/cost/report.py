@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
-from agent.cost.ledger import measures_for_report, refresh_ledger
+from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
 from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
@@ -585,7 +585,12 @@ def build_report(
     if refresh:
         refresh_ledger(engine, settings, start, min(end, moment), host)
     measures, groups = measures_for_report(engine, settings, start, end, host, now=moment)
-    rows, segments = price_rows(measures, groups, settings, baselines)
+    fleet = None
+    if host is not None and (settings.fleet_overhead_usd_per_month > 0 or settings.fleet_overhead_changes):
+        # The host's share of the fleet overhead depends on every host's GPU-seconds in each hour.
+        everyone, _ = read_measures(engine, start, end, None, with_groups=False)
+        fleet = [m for m in everyone if m.host != host] + list(measures)
+    rows, segments = price_rows(measures, groups, settings, baselines, fleet=fleet)
     found = tuple(sorted({m.host for m in measures}))
     source = ReportSource(engine.url.render_as_string(hide_password=True), host or "all hosts", found,
                           _elsewhere(engine) if not found else ())

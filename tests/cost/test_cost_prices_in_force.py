@@ -135,3 +135,19 @@ def test_price_changes_must_be_in_date_order() -> None:
     with pytest.raises(ValueError, match="increasing order"):
         PricingSettings(changes=(PricingChange(effective_from=date(2026, 9, 1), gpu_hourly_usd=Decimal(1)),
                                  PricingChange(effective_from=date(2026, 8, 1), gpu_hourly_usd=Decimal(2))))
+
+
+def test_a_fleet_overhead_declared_once_is_shared_by_gpu_seconds_and_adds_up() -> None:
+    from dataclasses import replace
+
+    # $730/month for the whole fleet = $1 an hour, shared 2:1 by GPU-seconds held (2 GPUs and 1 GPU).
+    a = hour_measure(T0)
+    b = replace(hour_measure(T0, gpus=1), host="h2")
+    settings = cost_settings(fleet_overhead_usd_per_month=Decimal(730))
+    rows, segments = price_rows([a, b], {}, settings, ())
+    assert {r.host: r.overhead_usd for r in rows} == {"h1": Decimal("0.666667"), "h2": Decimal("0.333333")}
+    assert sum(r.overhead_usd for r in rows) == Decimal(1)
+    assert "fleet overhead $730/month shared by GPU-seconds held" in segments[0].description
+    # A report on h2 alone still gets h2's share (the weights are every host's).
+    (only_b,), _ = price_rows([b], {}, settings, (), fleet=[a, b])
+    assert only_b.overhead_usd == Decimal("0.333333")
