@@ -94,12 +94,6 @@ def measured_hosts(conn: Connection, start: datetime, end: datetime) -> list[str
         select(c.host).where(c.hour >= start, c.hour < end).distinct()))
 
 
-def last_measured_hour(conn: Connection, host: str) -> datetime | None:
-    c = cost_hours.c
-    value = conn.execute(select(func.max(c.hour)).where(c.host == host)).scalar()
-    return utc(value) if value is not None else None
-
-
 def resume_hour(conn: Connection, host: str) -> datetime | None:
     """Where measuring resumes for a host: its last stored hour, or the hour after it when that one
     was measured after it ended (complete); None when nothing is stored."""
