@@ -539,13 +539,19 @@ def _attributions(rows: Sequence[LedgerRow], groups: Mapping[tuple[str, datetime
         month_start = (month_start - timedelta(days=1)).replace(day=1)
     month_rows = [r for r in rows if month_start <= r.hour < month_end]
     month_seconds = (period_end("month", month_start) - month_start).total_seconds()
+    attribution = tuple(attribute(rows, groups, by, settings.teams, weight) for by in DIMENSIONS)
+    by_team = next(a for a in attribution if a.by == "team")
+    hosts = sorted(by_host)
+    budgets: tuple[TeamBudget, ...] = ()
+    if settings.teams or settings.team_budgets_usd_per_month:  # showback configured: the month so far
+        budgets = team_budgets(attribute(month_rows, groups, "team", settings.teams, weight),
+                               settings.team_budgets_usd_per_month,
+                               (month_end - month_start).total_seconds(), month_seconds)
     return {
-        "attribution": tuple(attribute(rows, groups, by, settings.teams, weight) for by in DIMENSIONS),
-        "host_attribution": tuple((h, attribute(by_host[h], groups, "team", settings.teams, weight))
-                                  for h in sorted(by_host)),
-        "budgets": team_budgets(attribute(month_rows, groups, "team", settings.teams, weight),
-                                settings.team_budgets_usd_per_month,
-                                (month_end - month_start).total_seconds(), month_seconds),
+        "attribution": attribution,
+        "host_attribution": ((hosts[0], by_team),) if len(hosts) == 1 else tuple(
+            (h, attribute(by_host[h], groups, "team", settings.teams, weight)) for h in hosts),
+        "budgets": budgets,
     }
 
 
