@@ -8,10 +8,11 @@ Only the running agent writes (refresh_ledger, from its cost job); reports read
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, tuple_
@@ -29,13 +30,12 @@ from agent.cost.measures import (
     measure_hour,
 )
 from agent.cost.pricing import ApiPricing, LedgerRow, price_rows, pricing_for
-from agent.cost.tokens import RequestTokens, measure_engine
+from agent.cost.tokens import measure_engine
 from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between, utc
 from agent.errors import CostError, StoreError
 from agent.store.schema import cost_hours, cost_request_groups
 
 log = logging.getLogger(__name__)
-DAY = timedelta(days=1)
 
 __all__ = ["ApiPricing", "LedgerRow", "Measured", "measure_range", "measures_for_report", "pricing_for",
            "read_ledger", "read_measures", "recompute_ledger", "refresh_ledger"]
@@ -44,31 +44,46 @@ Measured = tuple[list[HourMeasure], dict[tuple[str, datetime], list[RequestGroup
 """Hourly measures, and the request groups of each (host, hour)."""
 
 
+def _slice(items: Sequence[Any], times: Sequence[float], start: float, end: float, edge: int) -> list[Any]:
+    """The items in [start, end) plus `edge` items either side (items sorted by time)."""
+    lo, hi = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+    return list(items[max(lo - edge, 0):hi + edge])
+
+
 def measure_range(engine: Engine, settings: CostSettings, host: str, start: datetime, end: datetime,
                   measured_at: datetime) -> Measured:
     """Measures of one host for the whole hours overlapping [start, end), from raw samples (reads only).
 
-    Raw rows are read and measured a whole UTC day at a time (each row once; a GPU's typical sample
-    spacing is that of its day), so an hour's figures do not depend on the range asked for."""
+    Raw rows are read up to a day at a time; each hour is measured from its own rows plus, either
+    side, two readings per series (GPU, engine series) of that read: enough for the intervals that
+    cross its edges, and the same whatever range is asked for. So the agent's refresh reads only
+    the hours since its last one, and a backfill reads each row once."""
     measures: list[HourMeasure] = []
     groups: dict[tuple[str, datetime], list[RequestGroup]] = {}
-    wanted = set(hours_between(start, end))
-    days = sorted({h.replace(hour=0) for h in wanted})
+    hours = hours_between(start, end)
     with engine.connect() as conn:
         engine_configured = queries.has_engine_rows(conn, host)
-        for day in days:
-            until = day + DAY
-            gpu = measure_gpus(queries.gpu_readings(conn, host, day, until), day, until, settings.gap_factor)
-            eng = measure_engine(queries.engine_readings(conn, host, day, until), day, until, settings.gap_factor)
-            records: dict[datetime, list[RequestTokens]] = defaultdict(list)
-            for r in queries.request_tokens(conn, host, day, until):
-                records[hour_floor(r.ts)].append(r)
-            for hour in sorted(h for h in wanted if day <= h < until):
-                m = measure_hour(host, hour, gpu.get(hour), eng.get(hour), records.get(hour, []), engine_configured,
-                                 measured_at)
+        for first in range(0, len(hours), 24):
+            chunk = hours[first:first + 24]
+            lo, hi = chunk[0], chunk[-1] + HOUR
+            gpu_all = queries.gpu_readings(conn, host, lo, hi)
+            eng_all = queries.engine_readings(conn, host, lo, hi)
+            req_all = queries.request_tokens(conn, host, lo, hi)
+            gpu_t = [r.ts.timestamp() for r in gpu_all]
+            eng_t = [r.ts.timestamp() for r in eng_all]
+            req_t = [r.ts.timestamp() for r in req_all]
+            gpu_edge = min(max(2 * len({r.uuid for r in gpu_all}), 8), queries.EDGE_ROWS)
+            eng_edge = min(max(2 * len({r.series for r in eng_all}), 4), queries.EDGE_ROWS // 4)
+            for hour in chunk:
+                until = hour + HOUR
+                a, b = hour.timestamp(), until.timestamp()
+                gpu = measure_gpus(_slice(gpu_all, gpu_t, a, b, gpu_edge), hour, until, settings.gap_factor)
+                eng = measure_engine(_slice(eng_all, eng_t, a, b, eng_edge), hour, until, settings.gap_factor)
+                records = _slice(req_all, req_t, a, b, 0)
+                m = measure_hour(host, hour, gpu.get(hour), eng.get(hour), records, engine_configured, measured_at)
                 if m is not None:
                     measures.append(m)
-                    groups[(host, hour)] = group_requests(host, records.get(hour, []))
+                    groups[(host, hour)] = group_requests(host, records)
     return measures, groups
 
 
