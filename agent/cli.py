@@ -90,18 +90,9 @@ def _run_bounded(main_coro: Callable[[], Any], grace_s: float) -> None:
 
 def parse_duration(text: str) -> timedelta:
     """'90s', '15m', '12h', '30d', '2w' -> timedelta; raises ConfigError naming the input."""
-    from agent.errors import Problem
+    from agent.periods import parse_duration as parse
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    number, unit = text[:-1], text[-1:]
-    try:
-        value = float(number)
-    except ValueError:
-        value = -1.0
-    if unit not in units or value <= 0:
-        raise ConfigError("command line", [Problem("--since", f"expected a duration like 90s, 15m, 12h, "
-                                                              f"30d or 2w, got {text!r}")])
-    return timedelta(seconds=value * units[unit])
+    return parse(text, "--since")
 
 
 FLAGS: dict[str, str] = {
@@ -272,36 +263,51 @@ def gpus(config: str | None) -> None:
 
 @main.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False))
-@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
-@click.option("--since", default="30d", show_default=True, help="Window: 90s, 15m, 12h, 30d, 2w.")
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store); read-only access is enough.")
+@click.option("--since", help="Window back from now: 90s, 15m, 12h, 30d, 2w (default 30d).")
+@click.option("--from", "from_", help="Start: a date (2026-10-01) or a timestamp, UTC unless an offset is given.")
+@click.option("--to", help="End (exclusive), as --from; default now.")
+@click.option("--month", help="A calendar month, e.g. 2026-10.")
+@click.option("--quarter", help="A calendar quarter, e.g. 2026Q3.")
 @click.option("--host", "host_name", help="One host only (default: every host in the database).")
+@click.option("--by", "by", type=click.Choice(["model", "team", "caller", "route"]),
+              help="Also show the cost split by this (showback; teams from cost.teams).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @_exits
-def cost(config: str | None, db_url: str | None, since: str, host_name: str | None, as_json: bool) -> None:
-    """Realized self-hosting cost per million tokens against API baselines, and the verdict."""
-    window = parse_duration(since)
+def cost(config: str | None, db_url: str | None, since: str | None, from_: str | None, to: str | None,
+         month: str | None, quarter: str | None, host_name: str | None, by: str | None, as_json: bool) -> None:
+    """Realized self-hosting cost per million tokens against API baselines, and the verdict.
+
+    Reads only (never migrates or writes): prices are applied from the current settings to the
+    measures the agent stored, so the report reflects the settings as they are now."""
+    from datetime import UTC, datetime
+
+    from agent.periods import resolve_period
+
+    period = resolve_period(since=since, from_=from_, to=to, month=month, quarter=quarter, now=datetime.now(UTC))
     from agent.cost.render import render_report
     from agent.cost.report import build_report, report_to_json
     from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.migrate import require_current
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
-    upgrade(engine)
-    report = build_report(engine, settings.cost, window, host_name)
+    require_current(engine)
+    report = build_report(engine, settings.cost, host=host_name, start=period.start, end=period.end,
+                          period_label=period.label)
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        render_report(console, report)
+        render_report(console, report, by=by)
 
 
 @main.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False))
 @click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
 @click.option("--model", help="One model only (default: every model with request records).")
-@click.option("--host", "host_name", help="Whose request records to test (default: this host).")
+@click.option("--host", "host_name", help="One host only (default: every host in the database, as for cost).")
 @click.option("--last", is_flag=True, help="Show the latest stored results instead of running a check.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_exits
@@ -310,22 +316,37 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
     """Test recent outputs (proxy records, captured texts) for drift against the reference window."""
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
+    from agent.review.frames import stored_hosts
     from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.migrate import require_current, upgrade
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
-    _put(overrides, "host", host_name)
     settings = _settings(config, overrides)
     engine = open_engine(settings.store.url.get_secret_value())
-    upgrade(engine)
-    if last:
-        results = latest_results(engine, settings.host, model=model)
+    if last:  # a report: reads only, never migrates
+        require_current(engine)
     else:
-        from agent.drift.check import run_drift_check
+        upgrade(engine)
+    found = stored_hosts(engine)
+    source = "drift_results" if last else "request_records"
+    hosts = [host_name] if host_name else found[source]
+    results = []
+    for host in hosts:
+        if last:
+            results += latest_results(engine, host, model=model)
+        else:
+            from agent.drift.check import run_drift_check
 
-        results = run_drift_check(engine, settings.drift, settings.host, model,
-                                  refusal_phrases=settings.capture.refusal_phrases)
+            results += run_drift_check(engine, settings.drift, host, model,
+                                       refusal_phrases=settings.capture.refusal_phrases)
+    database = engine.url.render_as_string(hide_password=True)
+    err_console.print(f"[dim]read {database}, {host_name or 'all hosts'} (found: {', '.join(hosts) or 'none'})[/dim]",
+                      highlight=False)
+    if not results:
+        elsewhere = "; ".join(f"{t}: {', '.join(h) or 'empty'}" for t, h in found.items())
+        err_console.print(f"[dim]nothing for {host_name or 'any host'} in {source}; the database holds {elsewhere}"
+                          "[/dim]", highlight=False)
     if as_json:
         click.echo(drift_to_json(results))
     else:

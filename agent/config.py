@@ -7,13 +7,14 @@ Every problem is reported at once with its key path (ConfigError)."""
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import os
 import re
 import socket
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -234,6 +235,9 @@ class CaptureSettings(_Section):
         "i can't help with", "i cannot help with", "i can't assist", "i cannot assist",
         "i'm sorry, but", "i am sorry, but", "as an ai", "i'm unable to", "i am unable to",
     )
+    team_header: str = "X-Team"
+    """Request header whose value the proxy records as the request's team (cost attribution);
+    empty turns it off. cost.teams maps values (or caller hashes) to team names."""
 
 
 class DriftSettings(_Section):
@@ -270,8 +274,31 @@ class DriftSettings(_Section):
         return self
 
 
+class PricingChange(_Section):
+    """A dated change of some pricing inputs: applies from `effective_from` (00:00 UTC) on, never
+    before. Fields left out keep the value in force before the change."""
+
+    effective_from: date
+    kind: Literal["hourly", "owned"] | None = None
+    gpu_hourly_usd: Decimal | None = Field(None, ge=0)
+    purchase_usd: Decimal | None = Field(None, ge=0)
+    amortization_months: int | None = Field(None, gt=0)
+    electricity_usd_per_kwh: Decimal | None = Field(None, ge=0)
+    pue: Decimal | None = Field(None, ge=1)
+    energy_billed_separately: bool | None = None
+
+
+def _dated_in_order(changes: tuple[Any, ...], what: str) -> None:
+    days = [c.effective_from for c in changes]
+    for a, b in itertools.pairwise(days):
+        if b <= a:
+            raise ValueError(f"{what}: expected effective_from dates in increasing order, got {a} then {b}")
+
+
 class PricingSettings(_Section):
-    """How one host (or pool) is paid for. `kind` chooses which fields apply."""
+    """How one host (or pool) is paid for. `kind` chooses which fields apply. `changes` are dated
+    price changes (e.g. a new GPU rate from 2026-08-15); the fields above are what applied before
+    the first one."""
 
     kind: Literal["hourly", "owned"] = "hourly"
     gpu_hourly_usd: Decimal = Field(Decimal("2.50"), ge=0)
@@ -283,12 +310,62 @@ class PricingSettings(_Section):
     pue: Decimal = Field(Decimal("1.3"), ge=1)
     energy_billed_separately: bool = False
     """hourly: set when the rate excludes power (colocation); owned hosts always pay energy."""
+    changes: tuple[PricingChange, ...] = ()
+
+    @model_validator(mode="after")
+    def _changes_in_order(self) -> PricingSettings:
+        _dated_in_order(self.changes, "changes")
+        return self
+
+    def on(self, day: date) -> PricingSettings:
+        """The pricing in force on `day`: every change with effective_from <= day applied in order."""
+        values = self.model_dump(exclude={"changes"})
+        for change in self.changes:
+            if change.effective_from > day:
+                break
+            values.update({k: v for k, v in change.model_dump(exclude={"effective_from"}).items() if v is not None})
+        return PricingSettings(**values)
+
+
+def _dated_value(value: Decimal, changes: tuple[DatedAmount, ...], day: date) -> Decimal:
+    for change in changes:
+        if change.effective_from > day:
+            break
+        value = change.value
+    return value
+
+
+class DatedAmount(_Section):
+    """A value in force from `effective_from` (00:00 UTC) on."""
+
+    effective_from: date
+    value: Decimal = Field(ge=0)
+
+
+class DatedDiscount(_Section):
+    effective_from: date
+    discount: Decimal = Field(ge=0, lt=1)
 
 
 class BaselineSettings(_Section):
     provider: str
     model: str
     discount: Decimal = Field(Decimal("0"), ge=0, lt=1)
+    discount_changes: tuple[DatedDiscount, ...] = ()
+    """Dated discount changes (a new contract): each applies from its effective_from on."""
+
+    @model_validator(mode="after")
+    def _changes_in_order(self) -> BaselineSettings:
+        _dated_in_order(self.discount_changes, "discount_changes")
+        return self
+
+    def discount_on(self, day: date) -> Decimal:
+        value = self.discount
+        for change in self.discount_changes:
+            if change.effective_from > day:
+                break
+            value = change.discount
+        return value
 
 
 class PlanQuarter(_Section):
@@ -311,6 +388,12 @@ class CostSettings(_Section):
     pools: dict[str, PricingSettings] = {}
     """Per-host pricing overriding `pricing`, keyed by host name."""
     overhead_usd_per_month: Decimal = Field(Decimal("0"), ge=0)
+    overhead_changes: tuple[DatedAmount, ...] = ()
+    """Dated changes of overhead_usd_per_month, each applying from its effective_from on."""
+    fleet_overhead_usd_per_month: Decimal = Field(Decimal("0"), ge=0)
+    """Overhead of the whole fleet, declared once (not per sidecar): each hour's share (a 730 h month)
+    is split among the hosts measured in that hour in proportion to their GPU-seconds held."""
+    fleet_overhead_changes: tuple[DatedAmount, ...] = ()
     baselines: tuple[BaselineSettings, ...] = (
         BaselineSettings(provider="openai", model="gpt-4o"),
         BaselineSettings(provider="openai", model="gpt-5"),
@@ -328,6 +411,27 @@ class CostSettings(_Section):
     input and output $/Mtok (4 is the output:input price ratio common to API price lists)."""
     gap_factor: float = Field(3.0, gt=1)
     """A spacing between two samples longer than gap_factor x the typical spacing is a data gap."""
+    teams: dict[str, str] = {}
+    """Showback: a caller hash (the salted API-key hash in request_records.caller) or a team header
+    value (capture.team_header) -> team name. A header value not listed is the team name itself."""
+    team_budgets_usd_per_month: dict[str, Decimal] = {}
+    """Monthly budget per team (allocation basis), exported with the month's spend and run rate."""
+    min_verdict_hours: float = Field(1.0, ge=0)
+    """No verdict below this many hours of GPU telemetry observed (wall hours held)."""
+    min_verdict_tokens: int = Field(100_000, ge=0)
+    """No verdict below this many tokens served in the window."""
+
+    @model_validator(mode="after")
+    def _overhead_in_order(self) -> CostSettings:
+        _dated_in_order(self.overhead_changes, "overhead_changes")
+        _dated_in_order(self.fleet_overhead_changes, "fleet_overhead_changes")
+        return self
+
+    def overhead_on(self, day: date) -> Decimal:
+        return _dated_value(self.overhead_usd_per_month, self.overhead_changes, day)
+
+    def fleet_overhead_on(self, day: date) -> Decimal:
+        return _dated_value(self.fleet_overhead_usd_per_month, self.fleet_overhead_changes, day)
 
 
 class OtlpSettings(_Section):

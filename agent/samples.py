@@ -116,6 +116,8 @@ class RequestRecord:
     language: str | None = None
     error: str | None = None
     simulated: bool = False
+    team: str | None = None
+    """The request's team header (capture.team_header), for cost attribution."""
     reasoning_tokens: int | None = None  # part of completion_tokens (usage's *_tokens_details)
 
 

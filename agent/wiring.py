@@ -160,8 +160,8 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     async def cost() -> None:
         def work() -> None:
             migrator.ensure()
-            # build_report brings this host's hourly ledger up to date before summarizing
-            report = build_report(engine, settings.cost, timedelta(days=30), settings.host)
+            # refresh=True: the agent stores this host's hourly measures (reports only read them)
+            report = build_report(engine, settings.cost, timedelta(days=30), settings.host, refresh=True)
             snapshot.replace("cost", report_points(report))
         await _store_thread(work)
 

@@ -288,7 +288,9 @@ class ProxyServer:
     async def _handle(self, request: web.BaseRequest, target: URL) -> web.StreamResponse:
         ex = Exchange(ts=self._clock(), started=self._timer(),
                       request_id=f"{self._id_prefix}{next(self._ids):016x}", method=request.method,
-                      path=request.path, caller=self._callers(api_key(request.headers)))
+                      path=request.path, caller=self._callers(api_key(request.headers)),
+                      team=(request.headers.get(self._capture.team_header, "").strip()[:255] or None)
+                      if self._capture.team_header else None)
         self._inst.in_flight += 1
         try:
             return await self._forward(request, ex, target)

@@ -35,6 +35,7 @@ class Exchange:
     final_delivered: bool = False
     """The stream's end ([DONE], or a Responses API end event) was written to the client."""
     observer: OutputObserver = field(default_factory=OutputObserver)
+    team: str | None = None
 
     @property
     def model(self) -> str:
@@ -62,6 +63,7 @@ def build_record(ex: Exchange, *, host: str, upstream: str, capture: CaptureSett
         status=ex.status,
         stream=ex.stream,
         caller=ex.caller,
+        team=ex.team,
         prompt_tokens=obs.prompt_tokens,
         completion_tokens=obs.completion_tokens,
         cached_tokens=obs.cached_tokens,

@@ -10,18 +10,20 @@ which equals the sum of per-request prices exactly."""
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from importlib.metadata import version
 
 from genai_prices import Usage, calc_price
-from genai_prices.types import ModelPrice, Tier, TieredPrices
+from genai_prices.types import ModelInfo, ModelPrice, Tier, TieredPrices
 
 from agent.config import BaselineSettings, CostSettings
 from agent.cost import histograms as hist
-from agent.cost.pricefile import PriceEntry, load_price_file
+from agent.cost.measures import RequestGroup
+from agent.cost.pricefile import PriceEntry, entry_on, load_price_file
 from agent.errors import BaselineError, CostError, Problem
 from agent.samples import HistogramSnapshot
 
@@ -73,6 +75,17 @@ class Baseline:
     source: str
     as_of: date | None
     price_at: Callable[[datetime], ModelPrice] = field(compare=False, repr=False)
+    discount_on: Callable[[date], Decimal] | None = field(default=None, compare=False, repr=False)
+    """The discount in force on a day (dated discount changes); None: `discount` always."""
+    price_label: Callable[[ModelPrice], str] = field(default=lambda _p: "", compare=False, repr=False)
+    rate_cache: dict[tuple[int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = field(
+        default_factory=dict, compare=False, repr=False)
+    """Per-token rates of each (price, tier band) met so far: see _price_group."""
+    """Names a time-of-day or dated price ("off-peak 16:30-00:30 UTC"); "" for the plain price."""
+
+    def keep_on(self, day: date) -> Decimal:
+        """The share of the list price paid on `day` (1 - discount)."""
+        return 1 - (self.discount_on(day) if self.discount_on is not None else self.discount)
 
 
 def resolve_baselines(settings: CostSettings) -> tuple[Baseline, ...]:
@@ -88,9 +101,9 @@ def resolve_baselines(settings: CostSettings) -> tuple[Baseline, ...]:
             problems.append(Problem(f"cost.baselines[{i}] {name}", "listed twice"))
             continue
         seen.add(name)
-        entry = entries.get((config.provider.lower(), config.model.lower()))
+        found = entries.get((config.provider.lower(), config.model.lower()))
         try:
-            resolved.append(_from_entry(name, config, entry) if entry else _from_genai(name, config))
+            resolved.append(_from_entries(name, config, found) if found else _from_genai(name, config))
         except CostError as exc:
             problems.append(Problem(f"cost.baselines[{i}] {name}", str(exc).removeprefix(f"{name}: ")))
     if problems:
@@ -116,25 +129,75 @@ def _from_genai(name: str, config: BaselineSettings) -> Baseline:
         source=f"genai-prices {GENAI_PRICES_VERSION} (bundled): {found.provider.id} {model_info.id}",
         as_of=None,
         price_at=model_info.get_prices,
+        discount_on=config.discount_on if config.discount_changes else None,
+        price_label=_genai_labels(model_info),
     )
 
 
-def _from_entry(name: str, config: BaselineSettings, entry: PriceEntry) -> Baseline:
+def _genai_labels(model_info: ModelInfo) -> Callable[[ModelPrice], str]:
+    """Names genai-prices' conditional prices: a time-of-day price and the plain price around it are
+    "peak" and "off-peak" with their UTC hours (deepseek-chat: off-peak 16:30-00:30 UTC), a dated one
+    "from <date>"; a model with one price has no names."""
+    names: dict[int, str] = {}
+    conditional = model_info.prices if isinstance(model_info.prices, list) else []
+    plain = [c.prices for c in conditional if c.constraint is None]
+    for c in conditional:
+        constraint = c.constraint
+        if constraint is None:
+            continue
+        start, end = getattr(constraint, "start_time", None), getattr(constraint, "end_time", None)
+        if isinstance(start, time) and isinstance(end, time):
+            dearer = bool(plain) and _input_rate(c.prices) > _input_rate(plain[0])
+            names[id(c.prices)] = f"{'peak' if dearer else 'off-peak'} {start:%H:%M}-{end:%H:%M} UTC"
+            if plain:
+                names[id(plain[0])] = f"{'off-peak' if dearer else 'peak'} {end:%H:%M}-{start:%H:%M} UTC"
+        elif getattr(constraint, "start_date", None) is not None:
+            names[id(c.prices)] = f"from {getattr(constraint, 'start_date', '')}"
+    return lambda price: names.get(id(price), "")
+
+
+def _input_rate(price: ModelPrice) -> Decimal:
+    value = price.input_mtok
+    if isinstance(value, TieredPrices):
+        return value.base
+    return value if isinstance(value, Decimal) else Decimal(0)
+
+
+def _model_price(entry: PriceEntry) -> ModelPrice:
     prices: dict[str, Decimal | TieredPrices] = {}
     for key, rate in entry.rates.items():
         tiers = [Tier(start=t.above_input_tokens, price=t.rates[key]) for t in entry.tiers if key in t.rates]
         prices[key] = TieredPrices(base=rate, tiers=tiers) if tiers else rate
-    model_price = ModelPrice(**prices)
+    return ModelPrice(**prices)
+
+
+def _from_entries(name: str, config: BaselineSettings, entries: tuple[PriceEntry, ...]) -> Baseline:
+    """A price-file baseline: each dated entry applies from its effective_from on."""
+    models = {id(e): _model_price(e) for e in entries}
+    labels = {id(models[id(e)]): _entry_label(e) for e in entries} if len(entries) > 1 else {}
+    current = entries[-1]
+
+    def price_at(ts: datetime) -> ModelPrice:
+        return models[id(entry_on(entries, ts.date()))]
+
     return Baseline(
         id=name,
-        provider=entry.provider,
-        model=entry.model,
-        resolved_model=entry.model,
+        provider=current.provider,
+        model=current.model,
+        resolved_model=current.model,
         discount=config.discount,
-        source=f"price file (as of {entry.as_of.isoformat()}): {entry.source}",
-        as_of=entry.as_of,
-        price_at=lambda _ts: model_price,
+        source=f"price file (as of {current.as_of.isoformat()}): {current.source}"
+        + (f"; {len(entries)} dated entries" if len(entries) > 1 else ""),
+        as_of=current.as_of,
+        price_at=price_at,
+        discount_on=config.discount_on if config.discount_changes else None,
+        price_label=lambda price: labels.get(id(price), ""),
     )
+
+
+def _entry_label(entry: PriceEntry) -> str:
+    since = f"from {entry.effective_from}" if entry.effective_from else "before the dated entries"
+    return f"price file {since} (as of {entry.as_of})"
 
 
 def tier_starts(model_price: ModelPrice) -> tuple[int, ...]:
@@ -175,6 +238,7 @@ def flat_price(model_price: ModelPrice, starts: Sequence[int], band: int) -> tup
 class _Group:
     model_price: ModelPrice
     band: int
+    keep: Decimal = Decimal(1)
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -183,7 +247,7 @@ class _Group:
 
 def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]]) -> ApiPrice:
     """The API cost of requests, each priced at its own time and tier (exact, grouped for speed)."""
-    groups: dict[tuple[int, int], _Group] = {}
+    groups: dict[tuple[int, int, Decimal], _Group] = {}
     starts_of: dict[int, tuple[int, ...]] = {}
     for ts, usage in items:
         model_price = baseline.price_at(ts)
@@ -192,9 +256,10 @@ def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]
         if starts is None:
             starts = starts_of[key_price] = tier_starts(model_price)
         band = band_of(starts, usage.input_tokens)
-        group = groups.get((key_price, band))
+        keep = baseline.keep_on(ts.date())
+        group = groups.get((key_price, band, keep))
         if group is None:
-            group = groups[(key_price, band)] = _Group(model_price, band)
+            group = groups[(key_price, band, keep)] = _Group(model_price, band, keep)
         group.input_tokens += usage.input_tokens
         group.output_tokens += usage.output_tokens
         group.cache_read_tokens += usage.cache_read_tokens
@@ -206,16 +271,73 @@ def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]
 
 
 def _price_group(baseline: Baseline, group: _Group, starts: Sequence[int]) -> ApiPrice:
-    flat, fee = flat_price(group.model_price, starts, group.band)
-    usage = Usage(input_tokens=group.input_tokens, output_tokens=group.output_tokens,
-                  cache_read_tokens=min(group.cache_read_tokens, group.input_tokens))
-    try:
-        result = flat.calc_price(usage)
-    except ValueError as exc:
-        raise CostError(f"{baseline.id}: genai-prices could not price {usage!r}: {exc}") from None
-    keep = 1 - baseline.discount
-    return ApiPrice(result["input_price"] * keep, result["output_price"] * keep,
-                    fee * group.requests / 1000 * keep)
+    """A group's price at its band's flat rates. genai-prices' price of flat rates is linear in the
+    token counts, so it is asked once per (price, band) for the per-token rates, which are then
+    applied exactly (Decimal) to every group: the same result as calc_price, without its cost."""
+    key = (id(group.model_price), group.band)
+    rates = baseline.rate_cache.get(key)
+    if rates is None:
+        flat, fee = flat_price(group.model_price, starts, group.band)
+        mtok = 1_000_000
+        try:
+            plain = flat.calc_price(Usage(input_tokens=mtok, output_tokens=mtok))
+            cached = flat.calc_price(Usage(input_tokens=mtok, output_tokens=0, cache_read_tokens=mtok))
+        except ValueError as exc:
+            raise CostError(f"{baseline.id}: genai-prices could not price its rates: {exc}") from None
+        rates = baseline.rate_cache[key] = (plain["input_price"] / mtok, cached["input_price"] / mtok,
+                                            plain["output_price"] / mtok, fee)
+    input_rate, cache_rate, output_rate, fee = rates
+    cache = min(group.cache_read_tokens, group.input_tokens)
+    keep = group.keep
+    return ApiPrice(((group.input_tokens - cache) * input_rate + cache * cache_rate) * keep,
+                    group.output_tokens * output_rate * keep, fee * group.requests / 1000 * keep)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPricing:
+    """The API cost of request groups, with the tokens priced at each named price."""
+
+    price: ApiPrice
+    tokens_by_price: tuple[tuple[str, int], ...]
+    """(price name, tokens): "" is the plain price, else e.g. "off-peak 16:30-00:30 UTC"."""
+    estimated_requests: int
+    """Requests in a bucket a tier threshold falls inside: priced at the tier of the bucket's mean."""
+
+
+def price_groups(baseline: Baseline, groups: Iterable[RequestGroup]) -> GroupPricing:
+    """The API cost of stored request groups: each group at the price in force at its slot's start
+    (slots are half hours: exact for prices changing on the half hour) and at its bucket's tier."""
+    acc: dict[tuple[int, int, Decimal], _Group] = {}
+    starts_of: dict[int, tuple[int, ...]] = {}
+    by_slot: dict[datetime, ModelPrice] = {}
+    named: dict[str, int] = defaultdict(int)
+    estimated = 0
+    for g in groups:
+        model_price = by_slot.get(g.slot)
+        if model_price is None:
+            model_price = by_slot[g.slot] = baseline.price_at(g.slot)
+        key_price = id(model_price)
+        starts = starts_of.get(key_price)
+        if starts is None:
+            starts = starts_of[key_price] = tier_starts(model_price)
+        if any(g.input_min <= s < g.input_max for s in starts):
+            band = band_of(starts, g.input_tokens // max(g.requests, 1))
+            estimated += g.requests
+        else:
+            band = bisect.bisect_left(starts, g.input_min)
+        keep = baseline.keep_on(g.slot.date())
+        group = acc.get((key_price, band, keep))
+        if group is None:
+            group = acc[(key_price, band, keep)] = _Group(model_price, band, keep)
+        group.input_tokens += g.input_tokens
+        group.output_tokens += g.output_tokens
+        group.cache_read_tokens += g.cached_tokens
+        group.requests += g.requests
+        named[baseline.price_label(model_price)] += g.input_tokens + g.output_tokens
+    total = ApiPrice()
+    for group in acc.values():
+        total += _price_group(baseline, group, starts_of[id(group.model_price)])
+    return GroupPricing(total, tuple(sorted(named.items())), estimated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +360,7 @@ def price_histograms(
     (the joint distribution is not scraped). Without one, all traffic is priced at the tier of the
     mean request. Prices are those in force at `at` (the middle of the window)."""
     model_price = baseline.price_at(at)
+    keep = baseline.keep_on(at.date())
     starts = tier_starts(model_price)
     requests = max(totals.requests, 0)
     if prompt is not None and prompt.count > 0 and starts:
@@ -268,6 +391,6 @@ def price_histograms(
         requests_left -= r
         if i_tok <= 0 and o_tok <= 0:
             continue
-        group = _Group(model_price, band, max(i_tok, 0), max(o_tok, 0), max(min(c_tok, i_tok), 0), max(r, 0))
+        group = _Group(model_price, band, keep, max(i_tok, 0), max(o_tok, 0), max(min(c_tok, i_tok), 0), max(r, 0))
         total += _price_group(baseline, group, starts)
     return HistogramPricing(total, method)

@@ -41,6 +41,18 @@ def parse_histograms(text: str | None) -> dict[str, HistogramSnapshot]:
     return out
 
 
+def counts_of(text: str | None) -> dict[str, float]:
+    """The observation count of each token histogram in a stored JSON text (no buckets built)."""
+    if not text:
+        return {}
+    try:
+        raw: Any = json.loads(text)
+        return {name: float(raw[name]["count"]) for name in (PROMPT, GENERATION)
+                if isinstance(raw, Mapping) and isinstance(raw.get(name), Mapping) and "count" in raw[name]}
+    except (ValueError, TypeError):
+        return {}
+
+
 def _bounds(h: HistogramSnapshot) -> tuple[float, ...]:
     return tuple(le for le, _ in h.buckets)
 

@@ -1,337 +1,237 @@
-"""The hourly cost ledger: one row per (hour, host), recomputed idempotently from raw samples.
+"""The durable cost record: hourly measures (cost_hours) and request groups (cost_request_groups),
+measured idempotently from raw samples. No money is stored: agent.cost.pricing prices the measures
+at report time with the settings in force, so reports keep working after raw samples are purged
+by retention, and a price change is never frozen into old hours.
 
-A row holds what was measured (GPU time, energy, tokens), what it cost on both bases, and what
-the same traffic would have cost on each API baseline (the `api_pricing` JSON), so reports and
-notebooks keep working after raw samples are purged by retention."""
+Only the running agent writes (refresh_ledger, from its cost job); reports read
+(measures_for_report), measuring in memory the hours the agent has not stored yet."""
 
 from __future__ import annotations
 
-import json
+import bisect
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from agent.config import CostSettings, PricingSettings
+from agent.config import CostSettings
 from agent.cost import queries
-from agent.cost.baselines import ApiPrice, Baseline, TokenUsage, price_histograms, price_usages, resolve_baselines
-from agent.cost.measure import GpuHour, measure_gpus
-from agent.cost.selfhosted import hour_cost
-from agent.cost.tokens import EngineHour, RequestTokens, cached_of, measure_engine, proxy_hour
+from agent.cost.measure import measure_gpus
+from agent.cost.measures import (
+    HourMeasure,
+    RequestGroup,
+    TokenSource,
+    group_requests,
+    histogram_from_json,
+    measure_hour,
+)
+from agent.cost.pricing import ApiPricing, LedgerRow, price_rows, pricing_for
+from agent.cost.tokens import measure_engine
 from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between, utc
 from agent.errors import CostError, StoreError
-from agent.store.schema import cost_ledger
+from agent.store.schema import cost_hours, cost_request_groups
 
 log = logging.getLogger(__name__)
 
-TokenSource = Literal["proxy", "engine", "none"]
-PROXY_BYPASS_TOLERANCE = 1.05
-"""Proxy records are the token source unless the engine counted more than 5 % more tokens in the
-same hour (clients bypassing the proxy): then the engine counters are."""
+__all__ = ["ApiPricing", "LedgerRow", "Measured", "measure_range", "measures_for_report", "pricing_for",
+           "read_ledger", "read_measures", "recompute_ledger", "refresh_ledger"]
+
+Measured = tuple[list[HourMeasure], dict[tuple[str, datetime], list[RequestGroup]]]
+"""Hourly measures, and the request groups of each (host, hour)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ApiPricing:
-    """What one hour's traffic would have cost per baseline, and how it was priced."""
-
-    method: str
-    """requests (proxy records, request by request), histograms or counters (/metrics only), none."""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    requests: int = 0
-    unpriced_requests: int = 0
-    prices: Mapping[str, ApiPrice] = field(default_factory=dict)
-    errors: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "method": self.method, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-            "cached_tokens": self.cached_tokens, "requests": self.requests,
-            "unpriced_requests": self.unpriced_requests,
-            "baselines": {k: {"input": str(p.input_usd), "output": str(p.output_usd), "fees": str(p.fees_usd)}
-                          for k, p in sorted(self.prices.items())},
-            "errors": dict(sorted(self.errors.items())),
-        }, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str | None) -> ApiPricing:
-        if not text:
-            return cls("none")
-        try:
-            raw: Any = json.loads(text)
-            prices = {k: ApiPrice(Decimal(v["input"]), Decimal(v["output"]), Decimal(v.get("fees", "0")))
-                      for k, v in raw.get("baselines", {}).items()}
-            return cls(str(raw["method"]), int(raw["input_tokens"]), int(raw["output_tokens"]),
-                       int(raw["cached_tokens"]), int(raw["requests"]), int(raw["unpriced_requests"]),
-                       prices, {str(k): str(v) for k, v in raw.get("errors", {}).items()})
-        except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
-            return cls("none", errors={"*": f"unreadable api_pricing in the ledger: {exc}"})
+def _slice(items: Sequence[Any], times: Sequence[float], start: float, end: float, edge: int) -> list[Any]:
+    """The items in [start, end) plus `edge` items either side (items sorted by time)."""
+    lo, hi = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+    return list(items[max(lo - edge, 0):hi + edge])
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    """One cost_ledger row (column names match agent/store/schema.py)."""
+def measure_range(engine: Engine, settings: CostSettings, host: str, start: datetime, end: datetime,
+                  measured_at: datetime) -> Measured:
+    """Measures of one host for the whole hours overlapping [start, end), from raw samples (reads only).
 
-    hour: datetime
-    host: str
-    gpus: int
-    held_seconds: float
-    allocated_gpu_seconds: float
-    observed_gpu_seconds: float
-    gpu_gap_seconds: float
-    busy_gpu_seconds: float
-    engine_gap_seconds: float
-    energy_joules: float
-    gpu_cost_usd: Decimal
-    usage_gpu_cost_usd: Decimal
-    energy_cost_usd: Decimal
-    overhead_usd: Decimal
-    prompt_tokens: int
-    generation_tokens: int
-    cached_tokens: int
-    requests: int
-    token_source: TokenSource
-    api_pricing: ApiPricing
-    simulated: bool
-    computed_at: datetime
-
-    def values(self) -> dict[str, object]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["api_pricing"] = self.api_pricing.to_json()
-        return out
-
-    def measured(self) -> dict[str, object]:
-        """Everything but computed_at: two recomputations of the same data compare equal here."""
-        out = self.values()
-        out.pop("computed_at")
-        return out
-
-
-def choose_source(proxy_tokens: int | None, engine: EngineHour | None) -> TokenSource:
-    engine_tokens = engine.prompt_tokens + engine.generation_tokens if engine is not None else 0
-    if proxy_tokens is not None and proxy_tokens > 0:
-        if engine is not None and engine_tokens > proxy_tokens * PROXY_BYPASS_TOLERANCE:
-            return "engine"
-        return "proxy"
-    if engine is not None:
-        return "engine"
-    return "proxy" if proxy_tokens is not None else "none"
-
-
-def price_proxy_hour(records: Sequence[RequestTokens], baselines: Sequence[Baseline]) -> ApiPricing:
-    summary = proxy_hour(records[0].ts if records else datetime.now(UTC), records)
-    usages = [(r.ts, TokenUsage(r.prompt_tokens or 0, r.completion_tokens or 0, cached_of(r)))
-              for r in records if r.priceable]
-    prices: dict[str, ApiPrice] = {}
-    errors: dict[str, str] = {}
-    for baseline in baselines:
-        try:
-            prices[baseline.id] = price_usages(baseline, usages)
-        except CostError as exc:
-            errors[baseline.id] = str(exc)
-    return ApiPricing("requests", summary.prompt_tokens, summary.generation_tokens, summary.cached_tokens,
-                      summary.requests, summary.unpriced_requests, prices, errors)
-
-
-def price_engine_hour(engine: EngineHour, baselines: Sequence[Baseline]) -> ApiPricing:
-    totals = TokenUsage(engine.prompt_tokens, engine.generation_tokens,
-                        min(engine.cached_tokens, engine.prompt_tokens), engine.requests)
-    prices: dict[str, ApiPrice] = {}
-    errors: dict[str, str] = {}
-    method = "none"
-    if engine.prompt_tokens + engine.generation_tokens > 0:
-        for baseline in baselines:
-            try:
-                result = price_histograms(baseline, engine.hour + HOUR / 2, engine.prompt_histogram, totals)
-            except CostError as exc:
-                errors[baseline.id] = str(exc)
-                continue
-            prices[baseline.id] = result.price
-            method = result.method
-    return ApiPricing(method, totals.input_tokens, totals.output_tokens, totals.cache_read_tokens,
-                      totals.requests, 0, prices, errors)
-
-
-def assemble_row(
-    host: str,
-    hour: datetime,
-    gpu: GpuHour | None,
-    engine: EngineHour | None,
-    records: Sequence[RequestTokens],
-    pricing: PricingSettings,
-    overhead_usd_per_month: Decimal,
-    baselines: Sequence[Baseline],
-    engine_configured: bool,
-    computed_at: datetime,
-) -> LedgerRow | None:
-    """One hour's ledger row from its measurements (pure); None when nothing was measured."""
-    if gpu is None and engine is None and not records:
-        return None
-    gpu = gpu or GpuHour(hour, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
-    proxy = proxy_hour(hour, records) if records else None
-    source = choose_source(proxy.prompt_tokens + proxy.generation_tokens if proxy else None, engine)
-    if source == "proxy":
-        api = price_proxy_hour(records, baselines)
-    elif source == "engine" and engine is not None:
-        api = price_engine_hour(engine, baselines)
-    else:
-        api = ApiPricing("none")
-    if source == "engine" and engine is not None and proxy is not None:
-        api = ApiPricing(api.method, api.input_tokens, api.output_tokens, api.cached_tokens, api.requests,
-                         proxy.unpriced_requests, api.prices, api.errors)
-    cost = hour_cost(pricing, gpu, overhead_usd_per_month)
-    engine_observed = engine.observed_seconds if engine is not None else 0.0
-    engine_gap = max(gpu.held_seconds - engine_observed, 0.0) if engine_configured else 0.0
-    return LedgerRow(
-        hour=hour, host=host, gpus=gpu.gpus, held_seconds=gpu.held_seconds,
-        allocated_gpu_seconds=gpu.allocated_gpu_seconds, observed_gpu_seconds=gpu.observed_gpu_seconds,
-        gpu_gap_seconds=gpu.gpu_gap_seconds, busy_gpu_seconds=gpu.busy_gpu_seconds,
-        engine_gap_seconds=engine_gap, energy_joules=gpu.energy_joules,
-        gpu_cost_usd=cost.gpu_usd, usage_gpu_cost_usd=cost.usage_gpu_usd,
-        energy_cost_usd=cost.energy_usd, overhead_usd=cost.overhead_usd,
-        prompt_tokens=api.input_tokens, generation_tokens=api.output_tokens, cached_tokens=api.cached_tokens,
-        requests=api.requests, token_source=source, api_pricing=api,
-        simulated=gpu.simulated or bool(engine and engine.simulated),
-        computed_at=computed_at,
-    )
-
-
-def pricing_for(settings: CostSettings, host: str) -> PricingSettings:
-    return settings.pools.get(host, settings.pricing)
-
-
-def compute_rows(
-    engine: Engine, settings: CostSettings, host: str, start: datetime, end: datetime,
-    baselines: Sequence[Baseline], computed_at: datetime,
-) -> list[LedgerRow]:
-    """Ledger rows of one host for the whole hours overlapping [start, end), hour by hour."""
-    rows: list[LedgerRow] = []
-    pricing = pricing_for(settings, host)
+    Raw rows are read up to a day at a time; each hour is measured from its own rows plus, either
+    side, two readings per series (GPU, engine series) of that read: enough for the intervals that
+    cross its edges, and the same whatever range is asked for. So the agent's refresh reads only
+    the hours since its last one, and a backfill reads each row once."""
+    measures: list[HourMeasure] = []
+    groups: dict[tuple[str, datetime], list[RequestGroup]] = {}
+    hours = hours_between(start, end)
     with engine.connect() as conn:
         engine_configured = queries.has_engine_rows(conn, host)
-        for hour in hours_between(start, end):
-            until = hour + HOUR
-            gpu = measure_gpus(queries.gpu_readings(conn, host, hour, until), hour, until, settings.gap_factor)
-            eng = measure_engine(queries.engine_readings(conn, host, hour, until), hour, until,
-                                 settings.gap_factor)
-            records = queries.request_tokens(conn, host, hour, until)
-            row = assemble_row(host, hour, gpu.get(hour), eng.get(hour), records, pricing,
-                               settings.overhead_usd_per_month, baselines, engine_configured, computed_at)
-            if row is not None:
-                rows.append(row)
-    return rows
+        for first in range(0, len(hours), 24):
+            chunk = hours[first:first + 24]
+            lo, hi = chunk[0], chunk[-1] + HOUR
+            gpu_all = queries.gpu_readings(conn, host, lo, hi)
+            eng_all = queries.engine_readings(conn, host, lo, hi)
+            req_all = queries.request_tokens(conn, host, lo, hi)
+            gpu_t = [r.ts.timestamp() for r in gpu_all]
+            eng_t = [r.ts.timestamp() for r in eng_all]
+            req_t = [r.ts.timestamp() for r in req_all]
+            gpu_edge = min(max(2 * len({r.uuid for r in gpu_all}), 8), queries.EDGE_ROWS)
+            eng_edge = min(max(2 * len({r.series for r in eng_all}), 4), queries.EDGE_ROWS // 4)
+            for hour in chunk:
+                until = hour + HOUR
+                a, b = hour.timestamp(), until.timestamp()
+                gpu = measure_gpus(_slice(gpu_all, gpu_t, a, b, gpu_edge), hour, until, settings.gap_factor)
+                eng = measure_engine(_slice(eng_all, eng_t, a, b, eng_edge), hour, until, settings.gap_factor)
+                records = _slice(req_all, req_t, a, b, 0)
+                m = measure_hour(host, hour, gpu.get(hour), eng.get(hour), records, engine_configured, measured_at)
+                if m is not None:
+                    measures.append(m)
+                    groups[(host, hour)] = group_requests(host, records)
+    return measures, groups
+
+
+def _fresh(engine: Engine, settings: CostSettings, start: datetime, end: datetime, host: str | None,
+           measured_at: datetime) -> tuple[Measured, dict[str, datetime]]:
+    """Measures recomputed from raw for [start, end), and per host the hour from which every raw table
+    with rows for it reaches back (before it, raw may have been purged: see _keep)."""
+    with engine.connect() as conn:
+        hosts = [host] if host is not None else queries.hosts_with_raw(conn, hour_floor(start), hour_ceil(end))
+        horizons = {h: queries.earliest_raw(conn, h) for h in hosts}
+    measures: list[HourMeasure] = []
+    groups: dict[tuple[str, datetime], list[RequestGroup]] = {}
+    complete: dict[str, datetime] = {}
+    for h in hosts:
+        earliest = horizons[h]
+        if not earliest:
+            continue
+        first = max(hour_floor(start), hour_floor(min(earliest)))
+        part, part_groups = measure_range(engine, settings, h, first, end, measured_at)
+        measures += part
+        groups.update(part_groups)
+        complete[h] = hour_floor(max(earliest))
+    return (measures, groups), complete
+
+
+def _keep(fresh: HourMeasure, stored: HourMeasure | None, complete_from: datetime) -> bool:
+    """Whether a fresh measure replaces the stored one. Retention purges raw tables at different
+    times, so an hour is only replaced while every raw table reaches back to it; older hours are only
+    filled in when missing, and the hour where the latest-starting table begins only by a measure
+    covering at least as much time and as many tokens."""
+    if stored is None or fresh.hour > complete_from:
+        return True
+    if fresh.hour < complete_from:
+        return False
+    return stored.coverage() <= fresh.coverage()
 
 
 def recompute_ledger(
     engine: Engine, settings: CostSettings, start: datetime, end: datetime, host: str | None = None,
     *, now: datetime | None = None,
 ) -> int:
-    """Recompute and upsert the ledger rows of the whole hours overlapping [start, end), for one host
-    or every host with raw data there. Returns the number of rows written.
-
-    Idempotent: the same raw data gives the same rows. Retention purges raw tables at different
-    times, so an hour is only overwritten while every raw table that has rows for the host reaches
-    back to it; older hours are filled in when missing, never replaced, and the hour where the
-    latest-starting table begins is only replaced by a row that covers at least as much."""
-    baselines = resolve_baselines(settings)
+    """Measure and store the whole hours overlapping [start, end), for one host or every host with
+    raw data there. Returns the number of hours written. Idempotent: the same raw data gives the
+    same rows (only measured_at changes). Writes: the running agent's job, never a report."""
     start, end = utc(start), utc(end)
-    computed_at = utc(now) if now is not None else datetime.now(UTC)
+    measured_at = utc(now) if now is not None else datetime.now(UTC)
     try:
-        with engine.connect() as conn:
-            hosts = [host] if host is not None else queries.hosts_with_raw(conn, hour_floor(start), hour_ceil(end))
-            horizons = {h: queries.earliest_raw(conn, h) for h in hosts}
-        written = 0
-        for h in hosts:
-            earliest = horizons[h]
-            if not earliest:
-                continue
-            first = max(hour_floor(start), hour_floor(min(earliest)))
-            rows = compute_rows(engine, settings, h, first, end, baselines, computed_at)
-            written += _upsert(engine, rows, complete_from=hour_floor(max(earliest)))
-        return written
+        (measures, groups), complete = _fresh(engine, settings, start, end, host, measured_at)
+        stored = _stored_index(engine, measures)
+        chosen = [m for m in measures if _keep(m, stored.get((m.host, m.hour)), complete[m.host])]
+        return _write(engine, chosen, groups)
     except CostError:
         raise
     except Exception as exc:
         if exc.__class__.__module__.startswith("sqlalchemy"):
-            raise StoreError(f"cost ledger: {exc}") from exc
+            raise StoreError(f"cost measures: {exc}") from exc
         raise
 
 
-def _upsert(engine: Engine, rows: Sequence[LedgerRow], complete_from: datetime) -> int:
-    """Replace rows from `complete_from` on; before it, only add missing rows (see recompute_ledger)."""
-    if not rows:
+def _stored_index(engine: Engine, measures: Sequence[HourMeasure]) -> dict[tuple[str, datetime], HourMeasure]:
+    if not measures:
+        return {}
+    lo, hi = min(m.hour for m in measures), max(m.hour for m in measures) + HOUR
+    hosts = sorted({m.host for m in measures})
+    found, _ = read_measures(engine, lo, hi, None, with_groups=False)
+    return {(m.host, m.hour): m for m in found if m.host in hosts}
+
+
+def _write(engine: Engine, measures: Sequence[HourMeasure],
+           groups: dict[tuple[str, datetime], list[RequestGroup]]) -> int:
+    if not measures:
         return 0
-    c = cost_ledger.c
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    written = 0
+    values = [m.values() for m in measures]
+    statement = insert(cost_hours)
+    updated = {name: statement.excluded[name] for name in values[0] if name not in ("hour", "host")}
+    g = cost_request_groups.c
     with engine.begin() as conn:
-        replace = [row for row in rows if row.hour > complete_from]
-        keep = [row for row in rows if row.hour < complete_from]
-        for row in rows:
-            if row.hour != complete_from:
-                continue
-            existing = conn.execute(select(c.held_seconds, c.prompt_tokens, c.generation_tokens).where(
-                c.host == row.host, c.hour == row.hour)).first()
-            covered = (row.held_seconds, row.prompt_tokens + row.generation_tokens)
-            if existing is None or (float(existing[0]), int(existing[1]) + int(existing[2])) <= covered:
-                replace.append(row)
-        if keep:
-            added = conn.execute(insert(cost_ledger).on_conflict_do_nothing(index_elements=["hour", "host"]),
-                                 [row.values() for row in keep])
-            written += max(added.rowcount, 0)
-        if replace:
-            statement = insert(cost_ledger)
-            values = [row.values() for row in replace]
-            updated = {name: statement.excluded[name] for name in values[0] if name not in ("hour", "host")}
-            conn.execute(statement.on_conflict_do_update(index_elements=["hour", "host"], set_=updated), values)
-            written += len(values)
-    return written
+        for chunk in _chunks(values, 500):
+            conn.execute(statement.on_conflict_do_update(index_elements=["hour", "host"], set_=updated), chunk)
+        keys = [(m.host, m.hour) for m in measures]
+        for chunk_keys in _chunks(keys, 200):
+            conn.execute(delete(cost_request_groups).where(tuple_(g.host, g.hour).in_(chunk_keys)))
+        rows = [_group_values(x) for key in keys for x in groups.get(key, ())]
+        for chunk in _chunks(rows, 2000):
+            conn.execute(cost_request_groups.insert(), chunk)
+    return len(measures)
 
 
-def read_ledger(engine: Engine, start: datetime, end: datetime, host: str | None = None) -> list[LedgerRow]:
-    """Ledger rows with hour in [floor(start), end), oldest first."""
-    c = cost_ledger.c
-    query = select(cost_ledger).where(c.hour >= hour_floor(start), c.hour < utc(end))
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _group_values(x: RequestGroup) -> dict[str, object]:
+    return {"slot": x.slot, "hour": x.hour, "host": x.host, "model": x.model, "route": x.route,
+            "caller": x.caller, "team": x.team, "input_min": x.input_min, "input_max": x.input_max,
+            "requests": x.requests, "input_tokens": x.input_tokens, "output_tokens": x.output_tokens,
+            "cached_tokens": x.cached_tokens}
+
+
+def read_measures(engine: Engine, start: datetime, end: datetime, host: str | None = None,
+                  *, with_groups: bool = True) -> Measured:
+    """Stored measures with hour in [floor(start), end), oldest first, and their request groups."""
+    c = cost_hours.c
+    query = select(cost_hours).where(c.hour >= hour_floor(start), c.hour < utc(end))
     if host is not None:
         query = query.where(c.host == host)
+    groups: dict[tuple[str, datetime], list[RequestGroup]] = defaultdict(list)
     with engine.connect() as conn:
         result = conn.execute(query.order_by(c.hour, c.host)).mappings().all()
-    rows: list[LedgerRow] = []
-    for r in result:
-        rows.append(LedgerRow(
-            hour=utc(r["hour"]), host=r["host"], gpus=int(r["gpus"]), held_seconds=float(r["held_seconds"]),
-            allocated_gpu_seconds=float(r["allocated_gpu_seconds"]),
-            observed_gpu_seconds=float(r["observed_gpu_seconds"]), gpu_gap_seconds=float(r["gpu_gap_seconds"]),
-            busy_gpu_seconds=float(r["busy_gpu_seconds"]), engine_gap_seconds=float(r["engine_gap_seconds"]),
-            energy_joules=float(r["energy_joules"]),
-            gpu_cost_usd=_money(r["gpu_cost_usd"]), usage_gpu_cost_usd=_money(r["usage_gpu_cost_usd"]),
-            energy_cost_usd=_money(r["energy_cost_usd"]), overhead_usd=_money(r["overhead_usd"]),
-            prompt_tokens=int(r["prompt_tokens"]), generation_tokens=int(r["generation_tokens"]),
-            cached_tokens=int(r["cached_tokens"]), requests=int(r["requests"]),
-            token_source=_source(r["token_source"]), api_pricing=ApiPricing.from_json(r["api_pricing"]),
-            simulated=bool(r["simulated"]), computed_at=utc(r["computed_at"]),
-        ))
-    return rows
+        if with_groups:
+            g = cost_request_groups.c
+            gq = select(g.slot, g.host, g.model, g.route, g.caller, g.team, g.input_min, g.input_max, g.requests,
+                        g.input_tokens, g.output_tokens, g.cached_tokens).where(
+                g.hour >= hour_floor(start), g.hour < utc(end))
+            if host is not None:
+                gq = gq.where(g.host == host)
+            for r in conn.execute(gq):
+                slot = utc(r[0])
+                groups[(str(r[1]), slot.replace(minute=0))].append(RequestGroup(
+                    slot, str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), int(r[6]), int(r[7]), int(r[8]),
+                    int(r[9]), int(r[10]), int(r[11])))
+    measures = [HourMeasure(
+        hour=utc(r["hour"]), host=r["host"], gpus=int(r["gpus"]), held_seconds=float(r["held_seconds"]),
+        allocated_gpu_seconds=float(r["allocated_gpu_seconds"]),
+        observed_gpu_seconds=float(r["observed_gpu_seconds"]), gpu_gap_seconds=float(r["gpu_gap_seconds"]),
+        busy_gpu_seconds=float(r["busy_gpu_seconds"]), engine_gap_seconds=float(r["engine_gap_seconds"]),
+        energy_joules=float(r["energy_joules"]), engine_prompt_tokens=int(r["engine_prompt_tokens"]),
+        engine_generation_tokens=int(r["engine_generation_tokens"]),
+        engine_cached_tokens=int(r["engine_cached_tokens"]), engine_requests=int(r["engine_requests"]),
+        engine_prompt_histogram=histogram_from_json(r["engine_prompt_histogram"]),
+        proxy_prompt_tokens=int(r["proxy_prompt_tokens"]), proxy_generation_tokens=int(r["proxy_generation_tokens"]),
+        proxy_cached_tokens=int(r["proxy_cached_tokens"]), proxy_requests=int(r["proxy_requests"]),
+        proxy_unpriced_requests=int(r["proxy_unpriced_requests"]), token_source=_source(r["token_source"]),
+        request_groups=bool(r["request_groups"]), simulated=bool(r["simulated"]),
+        measured_at=utc(r["measured_at"]),
+    ) for r in result]
+    return measures, dict(groups)
 
 
 def refresh_ledger(engine: Engine, settings: CostSettings, start: datetime, now: datetime,
                    host: str | None = None) -> int:
-    """Bring the ledger up to date for [start, now): recompute from each host's last ledger hour
-    (which may have been partial) or from `start` when the host has none in the range."""
+    """Bring the stored measures up to date for [start, now): re-measure from each host's last stored
+    hour (which may have been partial) or from `start` when the host has none. The agent's job."""
     with engine.connect() as conn:
         hosts = [host] if host is not None else sorted(
-            set(queries.hosts_with_raw(conn, hour_floor(start), now)) | set(queries.ledger_hosts(conn, start, now)))
-        lasts = {h: queries.last_ledger_hour(conn, h) for h in hosts}
+            set(queries.hosts_with_raw(conn, hour_floor(start), now)) | set(queries.measured_hosts(conn, start, now)))
+        lasts = {h: queries.resume_hour(conn, h) for h in hosts}
     written = 0
     for h in hosts:
         last = lasts[h]
@@ -340,16 +240,55 @@ def refresh_ledger(engine: Engine, settings: CostSettings, start: datetime, now:
     return written
 
 
-def _money(value: object) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, (int, float, str)):
-        return Decimal(str(value))
-    raise TypeError(f"expected money, got {value!r}")
+def measures_for_report(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
+                        host: str | None = None, *, now: datetime | None = None) -> Measured:
+    """What a report prices, without writing: the stored measures of [start, end), with the hours
+    after each host's last stored hour (and that hour, possibly partial when stored) measured in
+    memory from raw samples. Raises StoreError."""
+    start, end = utc(start), utc(end)
+    measured_at = utc(now) if now is not None else datetime.now(UTC)
+    try:
+        measures, groups = read_measures(engine, start, end, host)
+        with engine.connect() as conn:
+            hosts = [host] if host is not None else sorted(
+                set(queries.hosts_with_raw(conn, hour_floor(start), hour_ceil(end)))
+                | {m.host for m in measures})
+            lasts = {h: queries.resume_hour(conn, h) for h in hosts}
+        stored = {(m.host, m.hour): m for m in measures}
+        for h in hosts:
+            last = lasts[h]
+            first = max(hour_floor(start), last) if last is not None else hour_floor(start)
+            if first >= end:
+                continue
+            with engine.connect() as conn:
+                if last is not None and h not in queries.hosts_with_raw(conn, first, end):
+                    continue  # every hour is stored and complete: nothing to measure in memory
+            (fresh, fresh_groups), complete = _fresh(engine, settings, first, end, h, measured_at)
+            for m in fresh:
+                if _keep(m, stored.get((m.host, m.hour)), complete[m.host]):
+                    stored[(m.host, m.hour)] = m
+                    groups[(m.host, m.hour)] = fresh_groups.get((m.host, m.hour), [])
+        return sorted(stored.values(), key=lambda m: (m.hour, m.host)), groups
+    except CostError:
+        raise
+    except Exception as exc:
+        if exc.__class__.__module__.startswith("sqlalchemy"):
+            url = engine.url.render_as_string(hide_password=True)
+            raise StoreError(f"reading cost measures from {url}: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def read_ledger(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
+                host: str | None = None) -> list[LedgerRow]:
+    """The stored measures of [start, end) priced with `settings` (reads only)."""
+    from agent.cost.baselines import resolve_baselines
+
+    measures, groups = read_measures(engine, start, end, host)
+    rows, _ = price_rows(measures, groups, settings, resolve_baselines(settings))
+    return rows
 
 
 def _source(value: object) -> TokenSource:
     if value in ("proxy", "engine", "none"):
         return value
     return "none"
-

@@ -10,6 +10,8 @@ TOML, one [[prices]] table per model; every entry says when and where the price 
     cache_read_mtok = "1.25"     # optional: cached input; absent means cached input pays input_mtok
     as_of = 2026-01-15           # TOML date (or "2026-01-15")
     source = "https://openai.com/api/pricing, read by finance"
+    effective_from = 2026-03-01  # optional: the price applies from this day (00:00 UTC) on; list
+                                 # several entries for one model to record price changes
 
     [[prices.tiers]]             # optional: a request whose input exceeds the threshold pays
     above_input_tokens = 200000  # these rates for all its tokens (the providers' cliff model)
@@ -30,7 +32,7 @@ from typing import Any
 from agent.errors import FieldSpecError, Problem
 
 RATE_KEYS: tuple[str, ...] = ("input_mtok", "output_mtok", "cache_read_mtok")
-ENTRY_KEYS = frozenset({"provider", "model", "as_of", "source", "tiers", *RATE_KEYS})
+ENTRY_KEYS = frozenset({"provider", "model", "as_of", "source", "tiers", "effective_from", *RATE_KEYS})
 TIER_KEYS = frozenset({"above_input_tokens", *RATE_KEYS})
 
 
@@ -49,14 +51,27 @@ class PriceEntry:
     tiers: tuple[PriceTier, ...]
     as_of: date
     source: str
+    effective_from: date | None = None
+    """From this day on (None: from the beginning, until the next entry of the model)."""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.provider.lower(), self.model.lower())
 
 
-def load_price_file(path: str | Path) -> dict[tuple[str, str], PriceEntry]:
-    """Entries keyed by (provider, model), lower case. Raises FieldSpecError listing every problem."""
+def entry_on(entries: tuple[PriceEntry, ...], day: date) -> PriceEntry:
+    """The entry in force on `day`: the latest effective_from <= day; before every dated entry, the
+    undated one, or else the earliest (the report says an entry was applied before its date)."""
+    chosen = entries[0]
+    for entry in entries:
+        if entry.effective_from is None or entry.effective_from <= day:
+            chosen = entry
+    return chosen
+
+
+def load_price_file(path: str | Path) -> dict[tuple[str, str], tuple[PriceEntry, ...]]:
+    """Entries keyed by (provider, model), lower case, oldest effective_from first. Raises
+    FieldSpecError listing every problem."""
     source = str(path)
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -67,7 +82,7 @@ def load_price_file(path: str | Path) -> dict[tuple[str, str], PriceEntry]:
     return parse_price_data(data, source)
 
 
-def parse_price_data(data: Mapping[str, Any], source: str) -> dict[tuple[str, str], PriceEntry]:
+def parse_price_data(data: Mapping[str, Any], source: str) -> dict[tuple[str, str], tuple[PriceEntry, ...]]:
     problems: list[Problem] = []
     unknown = set(data) - {"prices"}
     if unknown:
@@ -75,7 +90,7 @@ def parse_price_data(data: Mapping[str, Any], source: str) -> dict[tuple[str, st
     raw_entries = data.get("prices", [])
     if not isinstance(raw_entries, list):
         raise FieldSpecError(source, [*problems, Problem("prices", "expected an array of tables [[prices]]")])
-    entries: dict[tuple[str, str], PriceEntry] = {}
+    entries: dict[tuple[str, str], list[PriceEntry]] = {}
     for i, raw in enumerate(raw_entries):
         where = f"prices[{i}]"
         if not isinstance(raw, Mapping):
@@ -84,12 +99,15 @@ def parse_price_data(data: Mapping[str, Any], source: str) -> dict[tuple[str, st
         entry = _entry(raw, where, problems)
         if entry is None:
             continue
-        if entry.key in entries:
-            problems.append(Problem(where, f"duplicate entry for {entry.provider}/{entry.model}"))
-        entries[entry.key] = entry
+        same = entries.setdefault(entry.key, [])
+        if any(e.effective_from == entry.effective_from for e in same):
+            when = f" effective from {entry.effective_from}" if entry.effective_from else " without effective_from"
+            problems.append(Problem(where, f"duplicate entry for {entry.provider}/{entry.model}{when}"))
+        same.append(entry)
     if problems:
         raise FieldSpecError(source, problems)
-    return entries
+    return {key: tuple(sorted(group, key=lambda e: (e.effective_from is not None, e.effective_from or e.as_of)))
+            for key, group in entries.items()}
 
 
 def _entry(raw: Mapping[str, Any], where: str, problems: list[Problem]) -> PriceEntry | None:
@@ -104,6 +122,8 @@ def _entry(raw: Mapping[str, Any], where: str, problems: list[Problem]) -> Price
         else:
             names[key] = value.strip()
     as_of = _date(raw.get("as_of"), f"{where}.as_of", problems)
+    effective_from = (_date(raw["effective_from"], f"{where}.effective_from", problems)
+                      if "effective_from" in raw else None)
     rates = _rates(raw, where, problems, required=("input_mtok", "output_mtok"))
     tiers: list[PriceTier] = []
     raw_tiers = raw.get("tiers", [])
@@ -129,7 +149,7 @@ def _entry(raw: Mapping[str, Any], where: str, problems: list[Problem]) -> Price
     if len(problems) > before or as_of is None:
         return None
     ordered = tuple(sorted(tiers, key=lambda t: t.above_input_tokens))
-    return PriceEntry(names["provider"], names["model"], rates, ordered, as_of, names["source"])
+    return PriceEntry(names["provider"], names["model"], rates, ordered, as_of, names["source"], effective_from)
 
 
 def _date(value: object, where: str, problems: list[Problem]) -> date | None:

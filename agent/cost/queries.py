@@ -1,4 +1,4 @@
-"""Reading the store for the cost engine: raw samples around a time range, and the ledger.
+"""Reading the store for the cost engine: raw samples around a time range, and the stored measures.
 
 Each raw read returns the rows inside [start, end) plus the latest rows before `start` and the
 earliest at or after `end` (bounded by a row limit, served by the (host, ts) indexes), so that
@@ -7,17 +7,16 @@ intervals crossing the range edges are measured exactly once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select, union
+from sqlalchemy import Connection, Table, and_, func, select, text
 
-from agent.cost.histograms import parse_histograms
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
-from agent.store.schema import cost_ledger, engine_samples, gpu_samples, request_records
+from agent.store.schema import cost_hours, engine_samples, gpu_samples, request_records
 
 EDGE_ROWS = 256
 """Rows read before and after a range: enough for every GPU or engine series of a host."""
@@ -50,7 +49,7 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
         counters = {name: float(v) for name, v in zip(COUNTERS, r[7:], strict=True) if v is not None}
         out.append(EngineReading(
             ts=utc(r[0]), series=f"{r[1]}|{r[2]}|{r[3]}", up=bool(r[4]), counters=counters,
-            histograms=parse_histograms(r[6]) if r[4] else {}, simulated=bool(r[5]),
+            simulated=bool(r[5]), histograms_text=r[6] if r[4] else None,
         ))
     return out
 
@@ -58,11 +57,13 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
 def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) -> list[RequestTokens]:
     t = request_records
     rows = conn.execute(
-        select(t.c.ts, t.c.status, t.c.prompt_tokens, t.c.completion_tokens, t.c.cached_tokens)
+        select(t.c.ts, t.c.status, t.c.prompt_tokens, t.c.completion_tokens, t.c.cached_tokens, t.c.model,
+               t.c.route, t.c.caller, t.c.team)
         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end)
         .order_by(t.c.ts)
     ).all()
-    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4], str(r[5]), str(r[6]), str(r[7]), r[8] or "")
+            for r in rows]
 
 
 def has_engine_rows(conn: Connection, host: str) -> bool:
@@ -81,22 +82,53 @@ def earliest_raw(conn: Connection, host: str) -> list[datetime]:
     return found
 
 
+def table_hosts(conn: Connection, table: Table) -> list[str]:
+    """Every host of a raw table by a loose index scan of its (host, ts) index: one index probe per
+    host, never a scan of the rows (a quarter of 1 Hz samples is millions of them)."""
+    name = table.name
+    found = conn.execute(text(
+        f"WITH RECURSIVE h(host) AS (SELECT min(host) FROM {name} UNION ALL "
+        f"SELECT (SELECT min(host) FROM {name} WHERE host > h.host) FROM h WHERE h.host IS NOT NULL) "
+        "SELECT host FROM h WHERE host IS NOT NULL")).all()
+    return [str(r[0]) for r in found]
+
+
 def hosts_with_raw(conn: Connection, start: datetime, end: datetime) -> list[str]:
-    query = union(*(select(t.c.host).where(t.c.ts >= start, t.c.ts < end)
-                    for t in (gpu_samples, engine_samples, request_records)))
-    return sorted(str(r[0]) for r in conn.execute(query))
+    """Hosts with raw rows in [start, end), each checked by an index probe on (host, ts)."""
+    hosts: set[str] = set()
+    for t in (gpu_samples, engine_samples, request_records):
+        for host in table_hosts(conn, t):
+            if host in hosts:
+                continue
+            probe = select(t.c.ts).where(t.c.host == host, t.c.ts >= start, t.c.ts < end).limit(1)
+            if conn.execute(probe).first() is not None:
+                hosts.add(host)
+    return sorted(hosts)
 
 
-def ledger_hosts(conn: Connection, start: datetime, end: datetime) -> list[str]:
-    c = cost_ledger.c
+def measured_hosts(conn: Connection, start: datetime, end: datetime) -> list[str]:
+    c = cost_hours.c
     return sorted(str(r[0]) for r in conn.execute(
         select(c.host).where(c.hour >= start, c.hour < end).distinct()))
 
 
-def last_ledger_hour(conn: Connection, host: str) -> datetime | None:
-    c = cost_ledger.c
-    value = conn.execute(select(func.max(c.hour)).where(c.host == host)).scalar()
-    return utc(value) if value is not None else None
+def resume_hour(conn: Connection, host: str) -> datetime | None:
+    """Where measuring resumes for a host: its last stored hour, or the hour after it when that one
+    was measured after it ended (complete); None when nothing is stored."""
+    c = cost_hours.c
+    row = conn.execute(select(c.hour, c.measured_at).where(c.host == host).order_by(c.hour.desc()).limit(1)).first()
+    if row is None:
+        return None
+    hour, measured_at = utc(row[0]), utc(row[1])
+    return hour + timedelta(hours=1) if measured_at >= hour + timedelta(hours=1) else hour
+
+
+def all_hosts(conn: Connection) -> dict[str, list[str]]:
+    """Every host name in each table a report reads, for saying what exists when a report is empty."""
+    found: dict[str, list[str]] = {}
+    for t in (cost_hours, gpu_samples, engine_samples, request_records):
+        found[t.name] = sorted(str(r[0]) for r in conn.execute(select(t.c.host).distinct().limit(50)))
+    return found
 
 
 def _float(value: object) -> float | None:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from agent.cost.attribution import Attribution
 from agent.cost.report import CostReport, PeriodCost, ScopeReport
 from agent.cost.units import MTOK
 from agent.cost.verdict import STATE_WORDS, Verdict
@@ -36,23 +37,40 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def render_report(console: Console, report: CostReport) -> None:
+def render_report(console: Console, report: CostReport, by: str | None = None) -> None:
     """Summary per host (and fleet), API baselines, periods, plan review, gaps, then the verdict."""
     span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"
     simulated = " (simulated data)" if report.total.totals.simulated else ""
-    console.print(f"[bold]campwatch cost[/bold] {span}{simulated}")
+    label = f"{report.period_label}: " if report.period_label and "→" not in report.period_label else ""
+    console.print(f"[bold]campwatch cost[/bold] {label}{span}{simulated}", highlight=False)
+    source = report.source
+    if source is not None:
+        found = ", ".join(source.hosts_found) or "none"
+        console.print(f"[dim]read {source.database}, {source.hosts_asked} (found: {found})[/dim]", highlight=False)
     scopes = list(report.hosts)
     if len(scopes) > 1:
         scopes.append(report.total)
     if not scopes:
-        console.print("[dim]No cost data in this window: no GPU samples, engine scrapes or proxy records.[/dim]")
+        console.print("[dim]No cost data in this window: no stored measures, GPU samples, engine scrapes or proxy "
+                      "records.[/dim]", highlight=False)
+        if source is not None:
+            for table, hosts in source.elsewhere:
+                console.print(f"[dim]  {table}: {', '.join(hosts) if hosts else 'empty'}[/dim]", highlight=False)
         return
     console.print(_summary_table(scopes))
+    console.print(_energy_table(scopes))
     console.print(_api_table(report.total))
+    if report.price_segments:
+        console.print(_prices_table(report))
     months = [p for p in report.periods if p.period in ("month", "quarter")]
     days = [p for p in report.periods if p.period == "day"]
     console.print(_period_table("By day" if len(days) <= 14 else "By month and quarter",
                                 days if len(days) <= 14 else months))
+    for attribution in report.attribution:
+        if attribution.by == by:
+            console.print(_attribution_table(attribution))
+    if any(b.budget_usd is not None for b in report.budgets):
+        console.print(_budget_table(report))
     if report.plan:
         console.print(_plan_table(report))
     for gap in report.gaps:
@@ -108,25 +126,55 @@ def _summary_table(scopes: list[ScopeReport]) -> Table:
     return table
 
 
+def _energy_table(scopes: list[ScopeReport]) -> Table:
+    table = Table(title="Energy", show_header=True, header_style="bold")
+    for column in ("scope", "kWh (GPU)", "J per 1k tokens", "energy $", "energy $/Mtok"):
+        table.add_column(column, justify="left" if column == "scope" else "right")
+    for s in scopes:
+        t = s.totals
+        j = t.joules_per_1k_tokens
+        table.add_row(s.scope, f"{t.energy_joules / 3.6e6:,.2f}", "—" if j is None else f"{j:,.1f}",
+                      _usd(t.energy_usd), _rate(s.allocation.energy_per_mtok))
+    return table
+
+
 def _api_table(scope: ScopeReport) -> Table:
     table = Table(title="Same traffic on managed APIs", show_header=True, header_style="bold")
-    for column in ("baseline", "priced from", "requests", "$/Mtok", "in/out $/Mtok", "API cost", "coverage"):
-        table.add_column(column, justify="left" if column in ("baseline", "priced from") else "right")
+    for column in ("baseline", "priced from", "requests", "$/Mtok", "in/out $/Mtok", "API cost", "coverage",
+                   "prices applied"):
+        table.add_column(column, justify="left" if column in ("baseline", "priced from", "prices applied")
+                         else "right")
     for a in scope.api:
+        shares = a.price_shares
+        applied = ", ".join(f"{name} {share:.0%}" for name, share in shares) if len(shares) > 1 or (
+            shares and shares[0][0] != "standard") else "standard"
         table.add_row(a.baseline, a.method, f"{a.priced_requests:,}", _rate(a.per_mtok),
-                      f"{_rate(a.input_per_mtok)}/{_rate(a.output_per_mtok)}", _usd(a.cost_usd), _pct(a.coverage))
+                      f"{_rate(a.input_per_mtok)}/{_rate(a.output_per_mtok)}", _usd(a.cost_usd), _pct(a.coverage),
+                      applied)
+    return table
+
+
+def _prices_table(report: CostReport) -> Table:
+    table = Table(title="Self-hosted prices applied (current settings, by effective date)", show_header=True,
+                  header_style="bold")
+    for column in ("host", "from", "to", "hours", "prices"):
+        table.add_column(column, justify="right" if column == "hours" else "left")
+    for seg in report.price_segments:
+        table.add_row(seg.host, f"{seg.start:%Y-%m-%d %H:00}", f"{seg.end:%Y-%m-%d %H:00}", f"{seg.hours:,}",
+                      seg.description)
     return table
 
 
 def _period_table(title: str, periods: list[PeriodCost]) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
-    for column in ("period", "GPU-h", "util.", "Mtok", "cost (alloc.)", "cost (usage)", "$/Mtok alloc.",
+    for column in ("period", "coverage", "GPU-h", "util.", "Mtok", "cost (alloc.)", "cost (usage)", "$/Mtok alloc.",
                    "$/Mtok usage"):
         table.add_column(column, justify="left" if column == "period" else "right")
     for p in periods:
-        table.add_row(p.label, f"{p.totals.allocated_gpu_seconds / 3600:,.1f}", _pct(p.totals.utilization),
-                      _mtok(p.totals.tokens), _usd(p.allocation.total_usd), _usd(p.usage.total_usd),
-                      _rate(p.allocation.per_mtok), _rate(p.usage.per_mtok))
+        coverage = f"{p.coverage:.0%} of {p.hours_in_period:,} h" + (" (partial)" if p.partial else "")
+        table.add_row(p.label, coverage, f"{p.totals.allocated_gpu_seconds / 3600:,.1f}",
+                      _pct(p.totals.utilization), _mtok(p.totals.tokens), _usd(p.allocation.total_usd),
+                      _usd(p.usage.total_usd), _rate(p.allocation.per_mtok), _rate(p.usage.per_mtok))
     return table
 
 
@@ -139,4 +187,26 @@ def _plan_table(report: CostReport) -> Table:
         table.add_row(p.quarter, str(p.hours), _mtok(p.projected_tokens_per_month), _mtok(p.actual_tokens_per_month),
                       _pct(p.tokens_ratio), _usd(p.projected_cost_per_month_usd), _usd(p.actual_cost_per_month_usd),
                       _pct(p.cost_ratio))
+    return table
+
+
+def _attribution_table(a: Attribution) -> Table:
+    table = Table(title=f"Cost by {a.by} (shares add up to {_usd(a.total_usd)}; idle GPU time apart on the "
+                        "usage basis)", show_header=True, header_style="bold")
+    for column in (a.by, "Mtok", "requests", "cost (alloc.)", "share", "cost (usage)"):
+        table.add_column(column, justify="left" if column == a.by else "right")
+    for s in a.shares:
+        share = float(s.allocation_usd / a.total_usd) if a.total_usd else None
+        table.add_row(s.key, _mtok(s.tokens), f"{s.requests:,}", _usd(s.allocation_usd), _pct(share),
+                      _usd(s.usage_usd))
+    return table
+
+
+def _budget_table(report: CostReport) -> Table:
+    table = Table(title="Team budgets (this month, allocation basis)", show_header=True, header_style="bold")
+    for column in ("team", "budget $/mo", "month to date", "run rate $/mo", "over budget"):
+        table.add_column(column, justify="left" if column == "team" else "right")
+    for b in report.budgets:
+        over = "—" if b.over_budget is None else ("[red]yes[/]" if b.over_budget else "no")
+        table.add_row(b.team, _usd(b.budget_usd), _usd(b.month_to_date_usd), _usd(b.run_rate_usd), over)
     return table

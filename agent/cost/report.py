@@ -6,17 +6,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from agent.config import CostSettings, PlanQuarter
+from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
-from agent.cost.ledger import LedgerRow, read_ledger, refresh_ledger
+from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
+from agent.cost.measures import RequestGroup
+from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
 from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
 from agent.samples import Point, labels
@@ -24,6 +28,8 @@ from agent.samples import Point, labels
 Basis = Literal["allocation", "usage"]
 PeriodKind = Literal["hour", "day", "month", "quarter"]
 FLEET = "fleet"
+GAP_MIN_SECONDS = 1.0
+"""Gaps shorter than this are float residue of interval arithmetic, not missing data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +56,17 @@ class Totals:
     held_hours_without_tokens: int = 0
     max_gpus: int = 0
     simulated: bool = False
+    unattributed_tokens: int = 0
+    """Tokens served straight to the engine, not through the proxy (no team, caller or route)."""
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.generation_tokens
+
+    @property
+    def joules_per_1k_tokens(self) -> float | None:
+        """GPU energy per thousand tokens served, or None without tokens or energy readings."""
+        return self.energy_joules * 1000 / self.tokens if self.tokens > 0 and self.energy_joules > 0 else None
 
     @property
     def utilization(self) -> float | None:
@@ -85,6 +98,7 @@ def totals_of(rows: Iterable[LedgerRow]) -> Totals:
         held_hours_without_tokens=sum(1 for r in rows if r.held_seconds > 0 and r.token_source == "none"),
         max_gpus=max((r.gpus for r in rows), default=0),
         simulated=any(r.simulated for r in rows),
+        unattributed_tokens=sum(r.unattributed_tokens for r in rows),
     )
 
 
@@ -99,6 +113,8 @@ class BasisCost:
     per_mtok: Decimal | None
     input_per_mtok: Decimal | None
     output_per_mtok: Decimal | None
+    energy_per_mtok: Decimal | None = None
+    """The energy line alone per million tokens (0 when energy is in the hourly rate)."""
 
     @property
     def total_usd(self) -> Decimal:
@@ -124,7 +140,8 @@ def basis_cost(t: Totals, basis: Basis, output_weight: Decimal) -> BasisCost:
     known = t.held_seconds > 0 or total > 0  # without GPU telemetry the cost is unknown, not zero
     inp, out = split_io(total, t.prompt_tokens, t.generation_tokens, output_weight) if known else (None, None)
     return BasisCost(basis, gpu, t.energy_usd, t.overhead_usd,
-                     per_mtok(total, t.tokens) if known else None, inp, out)
+                     per_mtok(total, t.tokens) if known else None, inp, out,
+                     per_mtok(t.energy_usd, t.tokens) if known else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +162,17 @@ class ApiEquivalent:
     """The whole window's tokens at per_mtok (equals priced.total_usd at full coverage)."""
     coverage: float
     errors: tuple[str, ...]
+    tokens_by_price: tuple[tuple[str, int], ...] = ()
+    """Tokens priced at each named price of the baseline ("" the plain price, else e.g.
+    "off-peak 16:30-00:30 UTC"): time-of-day prices make the result depend on when traffic ran."""
+
+    @property
+    def price_shares(self) -> tuple[tuple[str, float], ...]:
+        """(price name, share of the priced tokens), "standard" for the plain price."""
+        total = sum(n for _, n in self.tokens_by_price)
+        if total <= 0:
+            return ()
+        return tuple((name or "standard", n / total) for name, n in self.tokens_by_price)
 
 
 def api_equivalent(baseline: str, rows: Sequence[LedgerRow], tokens: int) -> ApiEquivalent:
@@ -152,6 +180,7 @@ def api_equivalent(baseline: str, rows: Sequence[LedgerRow], tokens: int) -> Api
     priced_in = priced_out = requests = 0
     methods: set[str] = set()
     errors: list[str] = []
+    named: Counter[str] = Counter()
     for r in rows:
         api = r.api_pricing
         price = api.prices.get(baseline)
@@ -161,6 +190,8 @@ def api_equivalent(baseline: str, rows: Sequence[LedgerRow], tokens: int) -> Api
             priced_out += api.output_tokens
             requests += api.requests
             methods.add(api.method)
+            for name, n in api.named.get(baseline, ()):
+                named[name] += n
         elif baseline in api.errors:
             errors.append(f"{r.hour:%Y-%m-%d %H:00} {r.host}: {api.errors[baseline]}")
     priced_tokens = priced_in + priced_out
@@ -177,6 +208,7 @@ def api_equivalent(baseline: str, rows: Sequence[LedgerRow], tokens: int) -> Api
         cost_usd=(priced.total_usd * dec(tokens) / dec(priced_tokens)) if priced_tokens else None,
         coverage=priced_tokens / tokens if tokens else (1.0 if priced_tokens == 0 else 0.0),
         errors=tuple(errors[:5]),
+        tokens_by_price=tuple(sorted(named.items())),
     )
 
 
@@ -190,6 +222,8 @@ class DataGap:
 
 
 def _span(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:,.1f} s"
     if seconds < 120:
         return f"{seconds:,.0f} s"
     if seconds < 7200:
@@ -199,12 +233,12 @@ def _span(seconds: float) -> str:
 
 def gaps_of(scope: str, t: Totals, api: Sequence[ApiEquivalent], rows: Sequence[LedgerRow]) -> tuple[DataGap, ...]:
     gaps: list[DataGap] = []
-    if t.gpu_gap_seconds > 0:
+    if t.gpu_gap_seconds >= GAP_MIN_SECONDS:
         gaps.append(DataGap(scope, "gpu_telemetry", t.gpu_gap_seconds,
                             f"{scope}: no GPU telemetry for {_span(t.gpu_gap_seconds)} of GPU time (agent down or "
                             "GPU unreadable): still billed on the allocation basis, busy time unknown there "
                             "(the usage basis is a lower bound)."))
-    if t.engine_gap_seconds > 0:
+    if t.engine_gap_seconds >= GAP_MIN_SECONDS:
         gaps.append(DataGap(scope, "engine", t.engine_gap_seconds,
                             f"{scope}: the engine was not scraped for {_span(t.engine_gap_seconds)} while GPUs "
                             "were held (engine or agent down): tokens from then count only if its counters survived."))
@@ -228,6 +262,11 @@ def gaps_of(scope: str, t: Totals, api: Sequence[ApiEquivalent], rows: Sequence[
                                 "this baseline was configured, or unpriceable); its $/Mtok is applied to the rest."))
         if a.errors:
             gaps.append(DataGap(scope, "api_errors", 0.0, f"{scope}: {a.baseline} pricing failed: {a.errors[0]}"))
+    if t.unattributed_tokens:
+        gaps.append(DataGap(scope, "unattributed", 0.0,
+                            f"{scope}: {t.unattributed_tokens:,} tokens were served straight to the engine, not "
+                            "through the proxy: they are counted and costed, but unattributed (no team, caller "
+                            "or route)."))
     return tuple(gaps)
 
 
@@ -262,7 +301,11 @@ def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str]
     if run_rate is None:
         run_rate = run_rate_of(t)
     verdicts: list[Verdict] = []
-    if run_rate is not None:
+    short = insufficient_data(t, settings)
+    if run_rate is not None and short is not None:
+        verdicts = [Verdict(a.baseline, "unknown", run_rate.self_hosted_usd_per_month, None, None, None, False,
+                            run_rate.utilization, None, None, (short,)) for a in api]
+    elif run_rate is not None:
         notes = _gap_note(gaps)
         for a in api:
             if api_monthly is not None:
@@ -273,6 +316,17 @@ def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str]
                                    settings.regulated_data, notes))
     return ScopeReport(scope, t, basis_cost(t, "allocation", settings.output_token_weight),
                        basis_cost(t, "usage", settings.output_token_weight), api, run_rate, tuple(verdicts), gaps)
+
+
+def insufficient_data(t: Totals, settings: CostSettings) -> str | None:
+    """Why no verdict is given on this little data (cost.min_verdict_hours / min_verdict_tokens), or None."""
+    hours = t.held_seconds / 3600
+    # GPUs held long enough with nothing served is a finding (the API is cheaper), not too little data.
+    if hours >= settings.min_verdict_hours and (t.tokens == 0 or t.tokens >= settings.min_verdict_tokens):
+        return None
+    return (f"insufficient data: {hours:,.2f} hours, {t.tokens:,} tokens; need {settings.min_verdict_hours:g} "
+            f"hours and {settings.min_verdict_tokens:,} tokens (cost.min_verdict_hours, "
+            "cost.min_verdict_tokens) before a verdict is given.")
 
 
 def _gap_note(gaps: Sequence[DataGap]) -> tuple[str, ...]:
@@ -290,6 +344,18 @@ class PeriodCost:
     totals: Totals
     allocation: BasisCost
     usage: BasisCost
+    hours_in_period: int = 1
+    """Calendar hours of the whole period (a quarter is 2,160 to 2,208)."""
+    hours_with_data: int = 0
+    """Hours of the period with any measure (any host)."""
+
+    @property
+    def coverage(self) -> float:
+        return self.hours_with_data / self.hours_in_period if self.hours_in_period else 0.0
+
+    @property
+    def partial(self) -> bool:
+        return self.hours_with_data < self.hours_in_period
 
 
 def period_key(kind: PeriodKind, hour: datetime) -> tuple[str, datetime]:
@@ -304,7 +370,19 @@ def period_key(kind: PeriodKind, hour: datetime) -> tuple[str, datetime]:
     return f"{h.year}-Q{q + 1}", h.replace(month=3 * q + 1, day=1, hour=0)
 
 
+def period_end(kind: PeriodKind, start: datetime) -> datetime:
+    if kind == "hour":
+        return start + timedelta(hours=1)
+    if kind == "day":
+        return start + timedelta(days=1)
+    months = 1 if kind == "month" else 3
+    month = start.month - 1 + months
+    return start.replace(year=start.year + month // 12, month=month % 12 + 1)
+
+
 def periods_of(rows: Sequence[LedgerRow], output_weight: Decimal) -> tuple[PeriodCost, ...]:
+    """Cost per hour, day, month and quarter, each with its coverage: hours with data over the
+    calendar hours of the whole period (a quarter with only September measured covers 33 %)."""
     out: list[PeriodCost] = []
     kinds: tuple[PeriodKind, ...] = ("hour", "day", "month", "quarter")
     for kind in kinds:
@@ -313,8 +391,10 @@ def periods_of(rows: Sequence[LedgerRow], output_weight: Decimal) -> tuple[Perio
             groups[period_key(kind, r.hour)].append(r)
         for (label, start), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
             t = totals_of(group)
+            hours = round((period_end(kind, start) - start).total_seconds() / 3600)
+            with_data = len({r.hour for r in group})
             out.append(PeriodCost(kind, label, start, t, basis_cost(t, "allocation", output_weight),
-                                  basis_cost(t, "usage", output_weight)))
+                                  basis_cost(t, "usage", output_weight), hours, with_data))
     return tuple(out)
 
 
@@ -382,6 +462,16 @@ class CostReport:
     output_token_weight: Decimal
     at_risk_margin: float
     regulated_data: bool
+    price_segments: tuple[PriceSegment, ...] = ()
+    """Which self-hosted prices applied to which hours (per host)."""
+    period_label: str = ""
+    source: ReportSource | None = None
+    attribution: tuple[Attribution, ...] = ()
+    """The whole report's cost by model, team, caller and route (shares add up to the total)."""
+    host_attribution: tuple[tuple[str, Attribution], ...] = ()
+    """Per host, the cost by team (for the exported campwatch_cost_usd_total{host,team})."""
+    budgets: tuple[TeamBudget, ...] = ()
+    """Per team: monthly budget, spend in the month of the report's end so far, run rate."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -389,11 +479,25 @@ class CostReport:
         return tuple(g for s in scopes for g in s.gaps)
 
 
+@dataclass(frozen=True, slots=True)
+class ReportSource:
+    """Where a report looked: the database (password masked), the hosts asked for and found."""
+
+    database: str
+    hosts_asked: str
+    """A host name, or "all hosts"."""
+    hosts_found: tuple[str, ...]
+    elsewhere: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """For an empty answer: per table, the hosts it holds (what exists instead)."""
+
+
 def summarize(
     rows: Sequence[LedgerRow], settings: CostSettings, baselines: Sequence[Baseline], start: datetime,
     end: datetime, host: str | None, generated_at: datetime | None = None,
+    segments: tuple[PriceSegment, ...] = (), period_label: str = "", source: ReportSource | None = None,
+    groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None = None,
 ) -> CostReport:
-    """The report over ledger rows (pure)."""
+    """The report over priced hours (pure); `groups` (the hours' request groups) enable attribution."""
     ids = [b.id for b in baselines]
     by_host: dict[str, list[LedgerRow]] = defaultdict(list)
     for r in rows:
@@ -416,7 +520,39 @@ def summarize(
         hosts=hosts, total=total, periods=periods_of(rows, settings.output_token_weight),
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
+        price_segments=segments, period_label=period_label, source=source,
+        **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
     )
+
+
+def _attributions(rows: Sequence[LedgerRow], groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None,
+                  settings: CostSettings, end: datetime, now: datetime) -> dict[str, Any]:
+    if groups is None:
+        return {}
+    weight = settings.output_token_weight
+    by_host: dict[str, list[LedgerRow]] = defaultdict(list)
+    for r in rows:
+        by_host[r.host].append(r)
+    month_end = min(end, now)
+    month_start = month_end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if month_start == month_end:  # a report ending at a month boundary: the month before it
+        month_start = (month_start - timedelta(days=1)).replace(day=1)
+    month_rows = [r for r in rows if month_start <= r.hour < month_end]
+    month_seconds = (period_end("month", month_start) - month_start).total_seconds()
+    attribution = tuple(attribute(rows, groups, by, settings.teams, weight) for by in DIMENSIONS)
+    by_team = next(a for a in attribution if a.by == "team")
+    hosts = sorted(by_host)
+    budgets: tuple[TeamBudget, ...] = ()
+    if settings.teams or settings.team_budgets_usd_per_month:  # showback configured: the month so far
+        budgets = team_budgets(attribute(month_rows, groups, "team", settings.teams, weight),
+                               settings.team_budgets_usd_per_month,
+                               (month_end - month_start).total_seconds(), month_seconds)
+    return {
+        "attribution": attribution,
+        "host_attribution": ((hosts[0], by_team),) if len(hosts) == 1 else tuple(
+            (h, attribute(by_host[h], groups, "team", settings.teams, weight)) for h in hosts),
+        "budgets": budgets,
+    }
 
 
 def _sum_rates(rates: Sequence[RunRate]) -> RunRate | None:
@@ -436,33 +572,84 @@ def _api_monthly(scope: ScopeReport, baseline: str) -> Decimal | None:
 
 
 def build_report(
-    engine: Engine, settings: CostSettings, since: timedelta, host: str | None, *, now: datetime | None = None,
+    engine: Engine, settings: CostSettings, since: timedelta | None = None, host: str | None = None, *,
+    now: datetime | None = None, start: datetime | None = None, end: datetime | None = None,
+    period_label: str = "", refresh: bool = False,
 ) -> CostReport:
-    """Refresh the ledger for the window (recomputing from each host's last ledger hour), then
-    report on the whole hours from `now - since` to `now`. Raises CostError (bad baselines,
-    price file) or StoreError."""
-    if since <= timedelta(0):
-        raise ValueError(f"since: expected a positive duration, got {since}")
-    end = utc(now) if now is not None else datetime.now(UTC)
-    start = end - since
+    """The report on the whole hours of [start, end) (or the `since` window up to `now`), priced with
+    `settings` as they are now. Reads only, unless `refresh` (the running agent's cost job) stores
+    the measures first. Raises CostError (bad baselines, price file) or StoreError."""
+    moment = utc(now) if now is not None else datetime.now(UTC)
+    if start is None:
+        if since is None or since <= timedelta(0):
+            raise ValueError(f"since: expected a positive duration, got {since}")
+        end = moment
+        start = end - since
+    end = utc(end) if end is not None else moment
+    start = utc(start)
     baselines = resolve_baselines(settings)
-    refresh_ledger(engine, settings, start, end, host)
-    rows = read_ledger(engine, start, end, host)
-    return summarize(rows, settings, baselines, start, end, host, generated_at=end)
+    if refresh:
+        refresh_ledger(engine, settings, start, min(end, moment), host)
+    measures, groups = measures_for_report(engine, settings, start, end, host, now=moment)
+    fleet = None
+    if host is not None and (settings.fleet_overhead_usd_per_month > 0 or settings.fleet_overhead_changes):
+        # The host's share of the fleet overhead depends on every host's GPU-seconds in each hour.
+        everyone, _ = read_measures(engine, start, end, None, with_groups=False)
+        fleet = [m for m in everyone if m.host != host] + list(measures)
+    rows, segments = price_rows(measures, groups, settings, baselines, fleet=fleet)
+    found = tuple(sorted({m.host for m in measures}))
+    source = ReportSource(engine.url.render_as_string(hide_password=True), host or "all hosts", found,
+                          _elsewhere(engine) if not found else ())
+    return summarize(rows, settings, baselines, start, end, host, generated_at=moment, segments=segments,
+                     period_label=period_label, source=source, groups=groups)
+
+
+def _elsewhere(engine: Engine) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from agent.cost.queries import all_hosts
+
+    with engine.connect() as conn:
+        return tuple((table, tuple(hosts)) for table, hosts in all_hosts(conn).items())
 
 
 def report_points(report: CostReport) -> list[Point]:
-    """The exported cost gauges for the report's total scope; unknown values are left out."""
-    scope = report.total
+    """The exported cost gauges, one set per host of the report (label host); unknown values are left out."""
+    points: list[Point] = []
+    for scope in report.hosts:
+        points += _scope_points(scope)
+    for host, by_team in report.host_attribution:
+        for share in by_team.shares:
+            for basis, usd in (("allocation", share.allocation_usd), ("usage", share.usage_usd)):
+                points.append(Point("campwatch_cost_usd_total", float(usd),
+                                    labels(host=host, team=share.key, basis=basis)))
+    scope_name = report.total.scope
+    for b in report.budgets:
+        key = labels(host=scope_name, team=b.team)
+        if b.budget_usd is not None:
+            points.append(Point("campwatch_team_budget_usd", float(b.budget_usd), key))
+        points.append(Point("campwatch_team_cost_month_to_date_usd", float(b.month_to_date_usd), key))
+        points.append(Point("campwatch_team_cost_run_rate_usd", float(b.run_rate_usd), key))
+    return points
+
+
+def _scope_points(scope: ScopeReport) -> list[Point]:
+    host = scope.scope
     points: list[Point] = []
     for basis in (scope.allocation, scope.usage):
         if basis.per_mtok is not None:
-            points.append(Point("campwatch_cost_per_mtok_usd", float(basis.per_mtok), labels(basis=basis.basis)))
+            points.append(Point("campwatch_cost_per_mtok_usd", float(basis.per_mtok),
+                                labels(basis=basis.basis, host=host)))
+    if scope.allocation.energy_per_mtok is not None:
+        points.append(Point("campwatch_cost_energy_per_mtok_usd", float(scope.allocation.energy_per_mtok),
+                            labels(host=host)))
+    if scope.totals.joules_per_1k_tokens is not None:
+        points.append(Point("campwatch_energy_joules_per_1k_tokens", scope.totals.joules_per_1k_tokens,
+                            labels(host=host)))
     for a in scope.api:
         if a.per_mtok is not None:
-            points.append(Point("campwatch_api_cost_per_mtok_usd", float(a.per_mtok), labels(baseline=a.baseline)))
+            points.append(Point("campwatch_api_cost_per_mtok_usd", float(a.per_mtok),
+                                labels(baseline=a.baseline, host=host)))
     for v in scope.verdicts:
-        key = labels(baseline=v.baseline)
+        key = labels(baseline=v.baseline, host=host)
         if v.breakeven_tokens_per_month is not None:
             points.append(Point("campwatch_breakeven_tokens_per_month", float(v.breakeven_tokens_per_month), key))
         elif not v.breakeven_reachable and v.api_usd_per_month is not None and v.state != "unknown" \
@@ -489,6 +676,8 @@ def _plain(value: object) -> Any:
         for name in _PROPERTIES.get(type(value).__name__, ()):
             out[name] = _plain(getattr(value, name))
         return out
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump())
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
@@ -505,7 +694,11 @@ def _plain(value: object) -> Any:
 
 
 _PROPERTIES: dict[str, tuple[str, ...]] = {
-    "Totals": ("tokens", "utilization"),
+    "Totals": ("tokens", "utilization", "joules_per_1k_tokens"),
+    "PeriodCost": ("coverage", "partial"),
+    "ApiEquivalent": ("price_shares",),
+    "PriceSegment": ("description",),
+    "TeamBudget": ("over_budget",),
     "BasisCost": ("total_usd",),
     "ApiPrice": ("total_usd",),
     "RunRate": ("self_hosted_usd_per_month",),

@@ -35,6 +35,18 @@ class EngineReading:
     counters: Mapping[str, float] = field(default_factory=dict)
     histograms: Mapping[str, HistogramSnapshot] = field(default_factory=dict)
     simulated: bool = False
+    histograms_text: str | None = None
+    """The stored histogram JSON, parsed only where an hour's histogram needs it (see measure_engine)."""
+
+    def histogram_counts(self) -> dict[str, float]:
+        """Each histogram's observation count (cheap: no buckets built), to notice a reset."""
+        if self.histograms or self.histograms_text is None:
+            return {name: h.count for name, h in self.histograms.items()}
+        return hist.counts_of(self.histograms_text)
+
+    def parsed_histograms(self) -> Mapping[str, HistogramSnapshot]:
+        return self.histograms if self.histograms or self.histograms_text is None else \
+            hist.parse_histograms(self.histograms_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +82,29 @@ def measure_engine(
 
     per_hour: dict[float, _Acc] = defaultdict(_Acc)
     observed: list[tuple[float, float]] = []
+    memo: dict[int, Mapping[str, HistogramSnapshot]] = {}
+
+    def parsed(reading: EngineReading) -> Mapping[str, HistogramSnapshot]:
+        found = memo.get(id(reading))
+        if found is None:
+            found = memo[id(reading)] = reading.parsed_histograms()
+        return found
+
     for series in by_series.values():
         series.sort(key=lambda r: r.ts)
         times = [utc(r.ts).timestamp() for r in series]
         spacing = typical_spacing(times)
         gap_after = float("inf") if spacing is None else gap_factor * spacing
         last_counter: dict[str, float] = {}
-        last_hist: dict[str, HistogramSnapshot] = {}
+        last_counts: dict[str, float] = {}
+        # Histograms are differenced per run of scrapes within one hour and without a restart: the
+        # sum of the per-scrape increases of a run equals its last snapshot minus the one before it,
+        # so only run ends are parsed. After a restart (a counter or a histogram count went down) a run
+        # counts from zero.
+        base: Mapping[str, HistogramSnapshot] | None = None
+        run_open = False
+        prev: EngineReading | None = None
+        prev_hour = 0.0
         for i, reading in enumerate(series):
             tb = times[i]
             inside = t0 <= tb < t1
@@ -87,20 +115,31 @@ def measure_engine(
                 continue
             if i > 0 and tb - times[i - 1] <= gap_after:
                 observed.append((times[i - 1], tb))
+            restarted = False
             for name in COUNTERS:
                 value = reading.counters.get(name)
                 if value is None:
                     continue
                 previous = last_counter.get(name)
-                if previous is not None and inside:
-                    per_hour[hour].counters[name] += increase(previous, value)
+                if previous is not None:
+                    restarted = restarted or value < previous
+                    if inside:
+                        per_hour[hour].counters[name] += increase(previous, value)
                 last_counter[name] = value
-            for name, snapshot in reading.histograms.items():
-                previous_h = last_hist.get(name)
-                if previous_h is not None and inside:
-                    acc = per_hour[hour]
-                    acc.histograms[name] = hist.add(acc.histograms.get(name), hist.delta(snapshot, previous_h))
-                last_hist[name] = snapshot
+            counts = reading.histogram_counts()
+            restarted = restarted or any(counts.get(name, 0.0) < c for name, c in last_counts.items())
+            last_counts = counts
+            if prev is None:
+                base = parsed(reading)
+            else:
+                if hour != prev_hour or restarted:
+                    if run_open:
+                        _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= utc(prev.ts).timestamp() < t1)
+                    base = None if restarted else parsed(prev)
+                run_open = True
+            prev, prev_hour = reading, hour
+        if prev is not None and run_open:
+            _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= utc(prev.ts).timestamp() < t1)
 
     covered = wall_seconds_by_hour(observed, t0, t1)
     out: dict[datetime, EngineHour] = {}
@@ -126,6 +165,18 @@ def measure_engine(
     return out
 
 
+def _close_run(acc: _Acc, last: Mapping[str, HistogramSnapshot], base: Mapping[str, HistogramSnapshot] | None,
+               inside: bool) -> None:
+    """Add a run's histogram increase: its last snapshot minus `base` (all of it after a restart)."""
+    if not inside:
+        return
+    for name, snapshot in last.items():
+        previous = base.get(name) if base is not None else None
+        if base is not None and previous is None:
+            continue  # a histogram first seen in this run has no base to count from
+        acc.histograms[name] = hist.add(acc.histograms.get(name), hist.delta(snapshot, previous))
+
+
 @dataclass(frozen=True, slots=True)
 class RequestTokens:
     """One proxied request's token counts (None: the response carried no usage)."""
@@ -135,6 +186,12 @@ class RequestTokens:
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None = None
+    model: str = ""
+    route: str = ""
+    caller: str = ""
+    """The salted hash of the caller's API key (agent.capture), never the key."""
+    team: str = ""
+    """The team header the proxy recorded ("" without one)."""
 
     @property
     def priceable(self) -> bool:

@@ -11,6 +11,29 @@ from sqlalchemy import Engine, Select, Table, select
 from agent.store.schema import drift_results, engine_rollups_1m, gpu_rollups_1m, request_records
 
 
+def open_review_engine(url: str) -> Engine:
+    """The notebooks' database, read only: StoreError (run `campwatch db upgrade`) when its schema is
+    behind; review never migrates or writes."""
+    from agent.store.db import open_engine
+    from agent.store.migrate import require_current
+
+    engine = open_engine(url)
+    require_current(engine)
+    return engine
+
+
+def stored_hosts(engine: Engine) -> dict[str, list[str]]:
+    """The hosts each table a report reads holds rows for: what a report scoped to "all hosts"
+    covers, and what an empty answer names instead."""
+    from agent.store.schema import cost_hours, engine_samples, gpu_samples
+
+    found: dict[str, list[str]] = {}
+    with engine.connect() as conn:
+        for table in (request_records, drift_results, cost_hours, gpu_samples, engine_samples):
+            found[table.name] = sorted(str(r[0]) for r in conn.execute(select(table.c.host).distinct().limit(100)))
+    return found
+
+
 def _window(since: timedelta | datetime, until: datetime | None) -> tuple[datetime, datetime]:
     end = until or datetime.now(UTC)
     start = end - since if isinstance(since, timedelta) else since

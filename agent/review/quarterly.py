@@ -12,26 +12,25 @@ from sqlalchemy import Engine
 from agent.config import CostSettings
 from agent.cost.report import CostReport, build_report
 from agent.errors import ConfigError, Problem
+from agent.periods import quarter_period
 
 
 def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
-    """'2026-Q4' -> (2026-10-01, 2027-01-01) in UTC; ConfigError naming the input otherwise."""
-    year, sep, q = quarter.partition("-Q")
-    if not (sep and year.isdigit() and q in {"1", "2", "3", "4"}):
-        raise ConfigError("review", [Problem("quarter", f"expected a quarter like 2026-Q4, got {quarter!r}")])
-    start = datetime(int(year), 3 * (int(q) - 1) + 1, 1, tzinfo=UTC)
-    end = datetime(int(year) + (q == "4"), 1 if q == "4" else 3 * int(q) + 1, 1, tzinfo=UTC)
-    return start, end
+    """'2026-Q4' or '2026Q4' -> (2026-10-01, 2027-01-01) in UTC; ConfigError naming the input otherwise
+    (agent.periods parses every report period, for the CLI and here)."""
+    period = quarter_period(quarter, "quarter")
+    return period.start, period.end
 
 
 def quarter_report(engine: Engine, settings: CostSettings, quarter: str, host: str | None = None,
                    now: datetime | None = None) -> CostReport:
-    """The cost report over the quarter (up to now, for the quarter in progress)."""
-    start, end = quarter_bounds(quarter)
-    until = min(end, now or datetime.now(UTC))
-    if until <= start:
+    """The cost report over the quarter (up to now, for the quarter in progress). Reads only."""
+    period = quarter_period(quarter, "quarter")
+    until = min(period.end, now or datetime.now(UTC))
+    if until <= period.start:
         raise ConfigError("review", [Problem("quarter", f"{quarter} has not started yet")])
-    return build_report(engine, settings, until - start, host, now=until)
+    return build_report(engine, settings, host=host, start=period.start, end=until, now=until,
+                        period_label=period.label)
 
 
 def monthly(report: CostReport) -> pd.DataFrame:
@@ -45,9 +44,12 @@ def monthly(report: CostReport) -> pd.DataFrame:
         "cost_usage_usd": float(p.usage.total_usd),
         "usd_per_mtok_allocation": None if p.allocation.per_mtok is None else float(p.allocation.per_mtok),
         "usd_per_mtok_usage": None if p.usage.per_mtok is None else float(p.usage.per_mtok),
+        "coverage": p.coverage,
+        "partial": p.partial,
     } for p in report.periods if p.period == "month"]
     return pd.DataFrame(rows, columns=["month", "gpu_hours", "utilization", "mtok", "cost_allocation_usd",
-                                       "cost_usage_usd", "usd_per_mtok_allocation", "usd_per_mtok_usage"])
+                                       "cost_usage_usd", "usd_per_mtok_allocation", "usd_per_mtok_usage",
+                                       "coverage", "partial"])
 
 
 def actual_vs_plan(report: CostReport) -> pd.DataFrame:

@@ -40,6 +40,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_ms: int = 5000)
     cursor.close()
 
 
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def normalize_url(raw: str) -> URL:
     """postgresql:// without a driver means psycopg 3 (the `postgres` extra)."""
     url = make_url(raw)
@@ -68,6 +75,15 @@ def open_engine(raw_url: str, timeouts: Timeouts | None = None) -> Engine:
         raise StoreError(f"store.url: expected an SQLAlchemy URL, got {display_url(raw_url)!r}") from None
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
+        if url.query.get("uri") in ("true", "1") and database.startswith("file:"):
+            # An SQLite URI (file:PATH?mode=ro): the path is after "file:"; a read-only one creates nothing.
+            read_only = url.query.get("mode") == "ro"
+            if read_only and not Path(database[5:].partition("?")[0]).expanduser().is_file():
+                raise StoreError(f"store.url: no SQLite database at {database[5:]} (mode=ro opens an existing "
+                                 "file only)")
+            engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(engine, "connect", _sqlite_read_only if read_only else _sqlite_pragmas)
+            return engine
         if database and database != ":memory:":
             path = Path(database).expanduser()
             try:

@@ -176,3 +176,19 @@ def _repair_half_migrated(conn: Connection, url: str) -> bool:
     log.warning("%s had campwatch tables but no migration record (left half-migrated by an older "
                 "campwatch); completed revision 0001 and stamped it", url)
     return True
+
+
+def require_current(engine: Engine) -> str | None:
+    """For readers (reports, review, notebooks), which never migrate: the revision when the
+    database is at the head, else one StoreError saying to run `campwatch db upgrade`."""
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read {url}: {str(exc).splitlines()[0]}") from None
+    head = head_revision()
+    if current != head:
+        found = f"revision {current}" if current else "no campwatch schema"
+        raise StoreError(f"{url} has {found}; this campwatch reads revision {head}. Run `campwatch db upgrade` "
+                         "(with write access) or let the agent start once; reports never migrate.")
+    return current

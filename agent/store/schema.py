@@ -146,6 +146,7 @@ request_records = Table(
     Column("language", String(16)),
     Column("error", String(255)),
     Column("simulated", Boolean, nullable=False, default=False),
+    Column("team", String(255)),  # from the request header named in cost.team_header, when sent
     Column("reasoning_tokens", Integer),  # migration 0003
     Index("ix_request_records_host_ts", "host", "ts"),
     Index("ix_request_records_model_ts", "model", "ts"),
@@ -213,6 +214,64 @@ cost_ledger = Table(
     Column("simulated", Boolean, nullable=False, default=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("hour", "host", name="uq_cost_ledger_hour_host"),
+)
+
+cost_hours = Table(
+    # What was measured per host and hour, never what it cost: prices are applied at report time
+    # (agent.cost.pricing), so a price change never needs these rows rewritten. Kept past raw
+    # retention (the durable record of the cost engine); legacy cost_ledger rows are copied in by 0002.
+    "cost_hours",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("held_seconds", Float, nullable=False),
+    Column("allocated_gpu_seconds", Float, nullable=False),
+    Column("observed_gpu_seconds", Float, nullable=False),
+    Column("gpu_gap_seconds", Float, nullable=False),
+    Column("busy_gpu_seconds", Float, nullable=False),
+    Column("engine_gap_seconds", Float, nullable=False),
+    Column("energy_joules", Float, nullable=False),
+    Column("engine_prompt_tokens", BigInteger, nullable=False),
+    Column("engine_generation_tokens", BigInteger, nullable=False),
+    Column("engine_cached_tokens", BigInteger, nullable=False),
+    Column("engine_requests", BigInteger, nullable=False),
+    Column("engine_prompt_histogram", Text),  # JSON HistogramSnapshot of the hour's prompt sizes
+    Column("proxy_prompt_tokens", BigInteger, nullable=False),
+    Column("proxy_generation_tokens", BigInteger, nullable=False),
+    Column("proxy_cached_tokens", BigInteger, nullable=False),
+    Column("proxy_requests", BigInteger, nullable=False),
+    Column("proxy_unpriced_requests", BigInteger, nullable=False),
+    Column("token_source", String(16), nullable=False),  # proxy / engine / none
+    Column("request_groups", Boolean, nullable=False),  # cost_request_groups rows exist for this hour
+    Column("simulated", Boolean, nullable=False, default=False),
+    Column("measured_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("hour", "host", name="uq_cost_hours_hour_host"),
+)
+
+cost_request_groups = Table(
+    # Proxied requests aggregated by half-hour slot, who sent them and input-size bucket: what
+    # per-request API pricing (tiers, time-of-day prices) and attribution need, without the rows.
+    "cost_request_groups",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("slot", DateTime(timezone=True), nullable=False),  # start of the 30-minute slot
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("route", String(255), nullable=False),
+    Column("caller", String(64), nullable=False),
+    Column("team", String(255), nullable=False),  # the request's team header, "" without one
+    Column("input_min", BigInteger, nullable=False),  # bucket of per-request input tokens, inclusive
+    Column("input_max", BigInteger, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    UniqueConstraint("slot", "host", "model", "route", "caller", "team", "input_min",
+                     name="uq_cost_request_groups"),
+    Index("ix_cost_request_groups_host_hour", "host", "hour"),
 )
 
 gpu_rollups_1m = Table(

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from agent.config import BaselineSettings, CostSettings, PricingSettings
+from agent.cost.measures import HourMeasure
 from agent.store.schema import engine_samples, gpu_samples, request_records
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -92,3 +93,15 @@ def steady_host(engine: Engine, *, host: str = "h1", start_s: float = 0.0, end_s
                                           finished=float(i)))
     write(engine, "gpu", gpu_rows)
     write(engine, "engine", engine_rows)
+
+
+def hour_measure(hour: datetime, *, gpus: int = 2, busy: float = 0.5, joules: float = 3.6e6) -> HourMeasure:
+    held = 3600.0
+    return HourMeasure(
+        hour=hour, host="h1", gpus=gpus, held_seconds=held, allocated_gpu_seconds=held * gpus,
+        observed_gpu_seconds=held * gpus, gpu_gap_seconds=0.0, busy_gpu_seconds=held * gpus * busy,
+        engine_gap_seconds=0.0, energy_joules=joules, engine_prompt_tokens=1_000_000,
+        engine_generation_tokens=250_000, engine_cached_tokens=0, engine_requests=1000,
+        engine_prompt_histogram=None, proxy_prompt_tokens=0, proxy_generation_tokens=0, proxy_cached_tokens=0,
+        proxy_requests=0, proxy_unpriced_requests=0, token_source="engine", request_groups=False,
+        simulated=False, measured_at=hour + timedelta(hours=1))

@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from agent.cli import main
+from agent.store.migrate import head_revision
 
 
 def test_check_config_prints_resolved_settings_with_secrets_masked(tmp_path: Path) -> None:
@@ -39,7 +40,6 @@ def test_cost_rejects_a_malformed_window_with_exit_2(tmp_path: Path) -> None:
 def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 0, result.output
-    from agent.store.migrate import head_revision
 
     assert f"is at revision {head_revision()}" in result.output.replace("\n", " ")
 

@@ -2,7 +2,7 @@
 completion_tokens_details, the Responses API's output_tokens_details); a part of completion_tokens.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
