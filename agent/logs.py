@@ -9,11 +9,9 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from sqlalchemy.engine import make_url
 
 from agent.config import ENV_PREFIX, Settings
+from agent.urls import display_url
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 log = logging.getLogger("agent.startup")
@@ -43,28 +41,6 @@ def log_handler(log_format: str, stream: IO[str]) -> logging.Handler:
     return handler
 
 
-def mask_url(url: str) -> str:
-    """An http(s) URL with its password and query values replaced by ***."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    netloc = parts.netloc
-    if parts.password is not None:
-        user = parts.username or ""
-        host = netloc.rpartition("@")[2]
-        netloc = f"{user}:***@{host}"
-    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def mask_db_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable URL)"
-
-
 def startup_lines(settings: Settings, config_path: str | None, environ: Mapping[str, str] | None = None) -> list[str]:
     """What this run reads and writes, one fact a line; no secret values (variable names only)."""
     env = os.environ if environ is None else environ
@@ -72,14 +48,14 @@ def startup_lines(settings: Settings, config_path: str | None, environ: Mapping[
     path = config_path or env.get(ENV_PREFIX + "CONFIG")
     lines = [f"campwatch starting on host {settings.host!r}; configuration: "
              f"{('file ' + path) if path else 'no file'}, environment: {', '.join(variables) or 'none'}",
-             f"store: {mask_db_url(settings.store.url.get_secret_value())}"]
+             f"store: {display_url(settings.store.url.get_secret_value())}"]
     metrics = settings.metrics
     lines.append(f"/metrics: {metrics.host}:{metrics.port}" if metrics.enabled else "/metrics: off")
     engine = settings.engine
-    lines.append(f"engines: {', '.join(mask_url(u) for u in engine.urls)} every {engine.interval_s:g} s"
+    lines.append(f"engines: {', '.join(display_url(u) for u in engine.urls)} every {engine.interval_s:g} s"
                  if engine.urls else "engines: none")
     proxy = settings.proxy
-    lines.append(f"proxy: {proxy.listen} -> {mask_url(proxy.upstream)}" if proxy.listen else "proxy: off")
+    lines.append(f"proxy: {proxy.listen} -> {display_url(proxy.upstream)}" if proxy.listen else "proxy: off")
     gpu = settings.gpu
     if gpu.enabled:
         scope = ", ".join(gpu.devices) if gpu.devices else "NVIDIA_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES or all"
@@ -87,7 +63,7 @@ def startup_lines(settings: Settings, config_path: str | None, environ: Mapping[
     else:
         lines.append("GPUs: off")
     otlp = settings.otlp
-    lines.append(f"OTLP: {mask_url(otlp.endpoint)} every {otlp.interval_s:g} s"
+    lines.append(f"OTLP: {display_url(otlp.endpoint)} every {otlp.interval_s:g} s"
                  + (f" (headers {', '.join(sorted(otlp.headers))})" if otlp.headers else "")
                  if otlp.endpoint else "OTLP: off")
     return lines
