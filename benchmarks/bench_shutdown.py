@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from tests.integration.faults import Campwatch, EndlessStream, PrivatePostgres  # noqa: E402
+from tests.integration.faults import Campwatch, EndlessStream  # noqa: E402
 from tests.integration.sidecar import free_port  # noqa: E402
+from tests.support.private_pg import PrivatePostgres  # noqa: E402
 
 CHAT = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
 
@@ -81,7 +82,8 @@ async def main() -> int:
     args = parser.parse_args()
     pg = PrivatePostgres()
     try:
-        pg_url = await asyncio.to_thread(pg.start)
+        await asyncio.to_thread(pg.start)
+        pg_url = pg.url()
         print(f"{'fault':<20} {'grace s':>8} {'exit s':>7} {'exit/grace':>10} {'code':>5}")
         worst = 0.0
         for grace in args.grace:

@@ -1,23 +1,17 @@
 """Helpers for the fault tests of issue 9 (shutdown, listeners, secrets): a `campwatch run` subprocess
-with both output streams kept, a model server that streams without end, and a minimal private
-PostgreSQL instance to freeze (never the machine's shared one).
-
-The integrator may unify `PrivatePostgres` with tests/support/private_pg.py (from h9store)."""
+with both output streams kept and a model server that streams without end. The private PostgreSQL
+instance they freeze is tests/support/private_pg.py's (never the machine's shared one)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -138,59 +132,3 @@ class EndlessStream:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        raise RuntimeError("no initdb under /usr/lib/postgresql")
-    return found[-1].parent
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster on its own port, run as the `postgres` OS user, that a test may
-    freeze (SIGSTOP on the postmaster and every backend) and must `destroy()`."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="campwatch-pg-"))
-        self.port = free_port()
-        self._bin = _pg_bin()
-        self._frozen: list[int] = []
-
-    def _as_postgres(self, *args: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True, timeout=60)
-
-    def start(self) -> str:
-        shutil.chown(self.dir, "postgres")
-        data = self.dir / "data"
-        self._as_postgres(str(self._bin / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                          "--no-sync", "-E", "UTF8")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c shared_buffers=16MB -c max_connections=20")
-        self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                          str(self.dir / "log"), "-w", "-t", "30", "start")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _pids(self) -> list[int]:
-        pid_file = self.dir / "data" / "postmaster.pid"
-        master = int(pid_file.read_text().splitlines()[0])
-        children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
-        return [master, *map(int, children)]
-
-    def freeze(self) -> None:
-        self._frozen = self._pids()
-        for pid in self._frozen:
-            os.kill(pid, signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        for pid in self._frozen:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-        self._frozen = []
-
-    def destroy(self) -> None:
-        self.thaw()
-        with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            self._as_postgres(str(self._bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w",
-                              "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)

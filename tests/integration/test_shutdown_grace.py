@@ -12,8 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.faults import Campwatch, EndlessStream, PrivatePostgres
+from tests.integration.faults import Campwatch, EndlessStream
 from tests.integration.sidecar import free_port
+from tests.support.private_pg import PrivatePostgres
 
 GRACE_S = 2.0
 MARGIN_S = 4.0  # interpreter start-up is not in it; process teardown and a loaded machine are
@@ -98,7 +99,8 @@ def private_pg() -> PrivatePostgres:
 
 async def test_sigterm_exits_0_within_the_grace_with_a_stream_open_and_postgresql_frozen(
         tmp_path: Path, private_pg: PrivatePostgres) -> None:
-    url = await asyncio.to_thread(private_pg.start)
+    await asyncio.to_thread(private_pg.start)
+    url = private_pg.url()
     upstream = EndlessStream()
     address = await upstream.start()
     metrics, proxy = free_port(), free_port()
