@@ -88,15 +88,26 @@ scrape_configs:
                 if up.get("data", {}).get("result") and up["data"]["result"][0]["value"][1] == "1":
                     break
                 await asyncio.sleep(0.5)
-            for dashboard in DASHBOARDS:
-                for panel in dashboard.panels:
-                    for query in panel.queries:
-                        expr = query.expr.replace("$host", ".*")
-                        answer = await _query(session, base, expr)
-                        if answer.get("status") != "success":
-                            failures.append(f"{dashboard.uid}/{panel.title}: {answer.get('error')}")
-                        elif not panel.sparse and not answer["data"]["result"]:
-                            failures.append(f"{dashboard.uid}/{panel.title}: no data for {expr}")
+            # Recording rules (the SLO panels) need a few evaluations after the traffic: a panel
+            # without data yet is asked again until a deadline, never judged on one early answer.
+            pending = [(dashboard, panel, query) for dashboard in DASHBOARDS for panel in dashboard.panels
+                       for query in panel.queries]
+            deadline = time.monotonic() + 45
+            while pending:
+                waiting = []
+                for dashboard, panel, query in pending:
+                    expr = query.expr.replace("$host", ".*")
+                    answer = await _query(session, base, expr)
+                    if answer.get("status") != "success":
+                        failures.append(f"{dashboard.uid}/{panel.title}: {answer.get('error')}")
+                    elif not panel.sparse and not answer["data"]["result"]:
+                        waiting.append((dashboard, panel, query))
+                if not waiting or time.monotonic() > deadline:
+                    failures += [f"{d.uid}/{p.title}: no data for {q.expr.replace('$host', '.*')}"
+                                 for d, p, q in waiting]
+                    break
+                pending = waiting
+                await asyncio.sleep(1.0)
             async with session.get(f"{base}/api/v1/rules") as response:
                 rules = (await response.json())["data"]["groups"]
             # The guards must not cry wolf against a healthy sidecar (pending counts: `for` is minutes).
