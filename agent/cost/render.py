@@ -98,7 +98,8 @@ def render_verdict(console: Console, report: CostReport) -> None:
     shared = [r for r in scope.verdicts[0].reasons if all(r in v.reasons for v in scope.verdicts[1:])]
     for v in scope.verdicts:
         own = [r for r in v.reasons if r not in shared]
-        console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
+        if own:  # a baseline with nothing of its own to say gets no empty line
+            console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
     for reason in shared:
         console.print(reason)
 

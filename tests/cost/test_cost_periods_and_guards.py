@@ -79,6 +79,22 @@ def test_a_five_second_run_gives_insufficient_data_not_a_verdict(sqlite_engine: 
                                          "100,000 tokens")
 
 
+def test_the_insufficient_data_verdict_prints_no_empty_baseline_lines(sqlite_engine: Engine) -> None:
+    from rich.console import Console
+
+    from agent.cost.render import render_report
+
+    write(sqlite_engine, "gpu", [gpu_row(at(s), util=0.9) for s in range(6)])
+    write(sqlite_engine, "requests", [request_row(at(s + 0.5), 500, 100, n=s) for s in range(4)])
+    report = build_report(sqlite_engine, cost_settings(), timedelta(hours=1), "h1", now=T0 + timedelta(hours=1))
+    console = Console(record=True, width=200)
+    render_report(console, report)
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert [line for line in lines if line.endswith(":") and line.split(":")[0] in
+            {v.baseline for v in report.total.verdicts}] == []
+    assert sum(line.startswith("insufficient data: 0.00 hours") for line in lines) == 1
+
+
 def test_zero_length_gaps_are_not_gaps() -> None:
     tiny = Totals(hours=1, held_seconds=3600, allocated_gpu_seconds=3600, gpu_gap_seconds=1e-05,
                   engine_gap_seconds=1e-05, prompt_tokens=10)
