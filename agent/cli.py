@@ -304,6 +304,56 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
 
 
 @main.command()
+@click.option("--quarter", help="The calendar quarter to review, e.g. 2026Q3 (default: the current one).")
+@click.option("--host", "host_name", help="One host only (default: every host in the database).")
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store); read-only access is enough.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file (prices, baselines).")
+@click.option("--plan", "plan", type=click.Path(dir_okay=False), help="TOML plan file ([[plan]] entries).")
+@click.option("--out", "out", type=click.Path(), required=True,
+              help="HTML file to write (with --all: a folder, holding index.html and one page per notebook).")
+@click.option("--all", "render_every", is_flag=True, help="Render the three review notebooks, with an index page.")
+@click.option("--now", "now_text", help="Treat this timestamp as now (reports on a quarter in progress).")
+@click.option("--figures-json", "figures_json", type=click.Path(dir_okay=False),
+              help="Also write the quarterly figures shown in the report to this JSON file.")
+@_exits
+def review(quarter: str | None, host_name: str | None, db_url: str | None, config: str | None, plan: str | None,
+           out: str, render_every: bool, now_text: str | None, figures_json: str | None) -> None:
+    """The quarterly review as HTML: executes the review notebooks (papermill, a real kernel) and
+    exports them self-contained (nbconvert). Reads only: never migrates or writes the store."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from agent.periods import parse_instant, quarter_period
+    from agent.review.render import (
+        NOTEBOOKS_DIR,
+        QUARTERLY,
+        ReviewParameters,
+        describe,
+        plan_overrides,
+        render_all,
+        render_notebook,
+    )
+
+    now = parse_instant(now_text, "--now") if now_text else None
+    moment = now or datetime.now(UTC)
+    period = quarter_period(quarter or f"{moment.year}Q{(moment.month - 1) // 3 + 1}")
+    overrides: dict[str, Any] = plan_overrides(plan)
+    _put(overrides, "store.url", db_url)
+    # every bad setting is reported here, before a kernel starts; plan entries name the plan file
+    settings = load_settings(config, overrides=overrides, flags={**FLAGS, "cost.plan": f"--plan {plan}"})
+    params = ReviewParameters(db_url=settings.store.url.get_secret_value(), quarter=period.label, host=host_name,
+                              config=str(Path(config).resolve()) if config else None,
+                              plan=str(Path(plan).resolve()) if plan else None, now=now,
+                              figures_json=str(Path(figures_json).resolve()) if figures_json else None)
+    err_console.print(f"[dim]review {scrub_text(describe(params))}[/dim]", highlight=False)
+    if render_every:
+        written = render_all(Path(out), params)
+    else:
+        written = render_notebook(NOTEBOOKS_DIR / QUARTERLY, Path(out), params)
+    click.echo(str(written))
+
+
+@main.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False))
 @click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
 @click.option("--model", help="One model only (default: every model with request records).")

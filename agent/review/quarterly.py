@@ -128,3 +128,26 @@ def per_mtok_figure(report: CostReport) -> Figure:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     fig.subplots_adjust(right=0.72)
     return fig
+
+
+def figures(report: CostReport) -> dict[str, object]:
+    """What the notebook shows, as plain data (floats; None for unknown): the monthly table, the plan
+    table, the baselines with their verdicts, and the quarter's totals."""
+    def records(frame: pd.DataFrame) -> list[dict[str, object]]:
+        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                for row in frame.astype(object).to_dict("records")]
+
+    total = report.total
+    return {
+        "label": report.period_label,
+        "start": report.start.isoformat(), "end": report.end.isoformat(),
+        "simulated": total.totals.simulated,
+        "tokens": total.totals.tokens,
+        "allocated_gpu_hours": total.totals.allocated_gpu_seconds / 3600,
+        "cost_allocation_usd": float(total.allocation.total_usd),
+        "cost_usage_usd": float(total.usage.total_usd),
+        "months": records(monthly(report)),
+        "plan": records(actual_vs_plan(report)),
+        "baselines": records(baselines(report)),
+        "verdicts": [f"[{v.state}] " + " ".join(v.reasons) for v in total.verdicts],
+    }
