@@ -21,7 +21,7 @@ from rich.console import Console
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, StoreError
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, Problem, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -401,6 +401,64 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
         click.echo(drift_to_json(results))
     else:
         render_drift(console, results)
+
+
+@main.command("seed-history")
+@click.option("--db", "db_url", default="sqlite:///var/demo/history.db", show_default=True, help="SQLAlchemy URL.")
+@click.option("--days", type=click.IntRange(1, 400), default=90, show_default=True, help="Days of history.")
+@click.option("--gpus", type=click.IntRange(1, 64), default=8, show_default=True, help="Simulated GPUs.")
+@click.option("--end", "end_text", help="End of the history (a date or timestamp, UTC; default: today 00:00 UTC).")
+@click.option("--host", "host_name", default="simulated-history", show_default=True, help="Host label of the rows.")
+@click.option("--no-drift", is_flag=True, help="Plant no drift event in the outputs.")
+@click.option("--settings-out", "settings_out", type=click.Path(dir_okay=False),
+              help="Where to write the settings that go with it (default: beside a SQLite database, else ./).")
+@_exits
+def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None, host_name: str, no_drift: bool,
+                         settings_out: str | None) -> None:
+    """Write a SIMULATED quarter the way the agent would (raw samples, rollups, cost measures, drift
+    results), with a GPU price change and a month over plan in the settings it writes beside it."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from agent.periods import parse_instant
+    from agent.sim.history import HistoryPlan, history_settings_toml, seed_history
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+    from agent.store.schema import gpu_samples
+
+    if end_text:
+        end = parse_instant(end_text, "--end")
+    else:
+        today = datetime.now(UTC)
+        end = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(db_url)
+    upgrade(engine)
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        if conn.execute(select(gpu_samples.c.id).where(gpu_samples.c.host == host_name).limit(1)).first():
+            raise ConfigError("command line", [Problem("--db/--host", f"the database already holds samples of host "
+                                                       f"{host_name!r}; expected an empty one (or another --host)")])
+    plan = HistoryPlan(host=host_name, days=days, end=end, gpus=gpus, drift_last_days=0.0 if no_drift else 2.0)
+    with Progress(console=err_console, transient=False) as bar:
+        task = bar.add_task(f"seeding {days} days x {gpus} GPUs (simulated)", total=days)
+        written = seed_history(engine, plan, progress=lambda done, _total: bar.update(task, completed=done))
+    if settings_out:
+        target = Path(settings_out)
+    elif db_url.startswith("sqlite:///"):
+        target = Path(db_url.removeprefix("sqlite:///")).with_suffix(".toml")
+    else:
+        target = Path("campwatch-history.toml")
+    target.write_text(history_settings_toml(plan, written["tokens"]), encoding="utf-8")
+    safe_url = engine.url.render_as_string(hide_password=True)
+    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in written.items()), highlight=False)
+    last = end - timedelta(seconds=1)
+    console.print(f"settings (prices, plan): {target}\nnext: campwatch review --db '{safe_url}' --config {target} "
+                  f"--quarter {last.year}Q{(last.month - 1) // 3 + 1} --out report.html", highlight=False)
 
 
 @main.command()

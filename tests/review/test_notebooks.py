@@ -4,6 +4,7 @@ simulated history, and show what a reviewer needs (tables, figures, the verdict)
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +20,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.slow
+SEEDED: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +29,7 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{path}"
     engine = open_engine(url)
     upgrade(engine)
-    seed_history(engine, HistoryPlan(days=40, end=END, request_record_days=10))
+    SEEDED.update(seed_history(engine, HistoryPlan(days=20, end=END, request_record_days=10)))
     engine.dispose()
     config = path.with_suffix(".toml")
     config.write_text('[cost]\noverhead_usd_per_month = 500\n[[cost.plan]]\nquarter = "2026-Q4"\n'
@@ -73,11 +75,20 @@ def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str
     assert images == 2
 
 
-def test_gpu_capacity_review_shows_utilization_by_hour(review_db: str) -> None:
-    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db})
+def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db: str) -> None:
+    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db, "REVIEW_QUARTER": "2026-Q4",
+                                      "REVIEW_NOW": END.isoformat()})
     text, images = outputs(book)
-    assert "mean_utilization" in text and "saturated_share" in text
-    assert "tokens per GPU-hour" in text
+    # 20 days x 1440 minutes x 1 GPU, all inside 2026-Q4: every seeded GPU-minute, rolled up by the store
+    assert SEEDED["gpu_samples"] == 20 * 1440
+    assert f"{20 * 1440:,} GPU-minutes, {20 * 1440:,} engine-minutes" in text
+    assert "(simulated data)" in text
+    found = re.search(r"([\d,.]+) M tokens over ([\d,.]+) GPU-hours: ([\d,]+) tokens per GPU-hour", text)
+    assert found, text
+    mtok, gpu_hours = float(found.group(1).replace(",", "")), float(found.group(2).replace(",", ""))
+    assert gpu_hours == pytest.approx(20 * 24)
+    # the first minute's increase has no earlier reading to count from: at most one minute's tokens short
+    assert mtok == pytest.approx(SEEDED["tokens"] / 1e6, rel=1e-3)
     assert images == 1
 
 
