@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from agent.review.plots import mark_simulated, percent_axis
+
 
 def utilization_by_hour(gpu: pd.DataFrame) -> pd.DataFrame:
     """Mean and p95 GPU utilization by UTC hour of day, over every GPU-minute given."""
@@ -41,8 +43,9 @@ def utilization_figure(gpu: pd.DataFrame) -> Figure:
         ax.bar(by_hour["hour"], by_hour["mean"], label="mean", color="#4c78a8")
         ax.plot(by_hour["hour"], by_hour["p95"], "o-", color="#f58518", label="p95")
     ax.set_xlabel("hour of day (UTC)")
-    ax.set_ylabel("GPU utilization")
+    ax.set_ylabel("GPU utilization (% of time busy)")
     ax.set_ylim(0, 1.05)
+    percent_axis(ax)
     ax.set_title("GPU utilization by hour of day")
     ax.legend(loc="upper left")
-    return fig
+    return mark_simulated(fig, bool(gpu["simulated"].any()) if "simulated" in gpu and not gpu.empty else False)

@@ -45,6 +45,9 @@ class HistoryPlan:
     """The planted drift event starts this long before the end; 0 plants none."""
     drift_checks: bool = True
     """Run the drift check once a day over the recorded days (storing its results), as the agent would."""
+    agent_jobs: bool = True
+    """Run the agent's jobs after each day (rollups, cost measures, drift checks); False writes raw
+    rows only (benchmarks/bench_cost_quarter.py times those jobs itself)."""
     seed: int = 7
 
     @property
@@ -185,6 +188,11 @@ def seed_history(engine: Engine, plan: HistoryPlan, progress: Progress | None = 
         written["engine_samples"] += sum(isinstance(r, EngineSample) for r in rows)
         written["request_records"] += sum(isinstance(r, RequestRecord) for r in rows)
         written["tokens"] = int(prompt_total + gen_total)
+        day_start = day_end
+        if progress is not None and not plan.agent_jobs:
+            progress(day + 1, days)
+        if not plan.agent_jobs:
+            continue
         gpu_minutes, engine_minutes = roll_up(engine, plan.host, now=day_end)
         written["gpu_rollup_minutes"] += gpu_minutes
         written["engine_rollup_minutes"] += engine_minutes
@@ -193,7 +201,6 @@ def seed_history(engine: Engine, plan: HistoryPlan, progress: Progress | None = 
             from agent.drift.check import run_drift_check
 
             written["drift_results"] += len(run_drift_check(engine, drift_settings, plan.host, now=day_end))
-        day_start = day_end
         if progress is not None:
             progress(day + 1, days)
     return written

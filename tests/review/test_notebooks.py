@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -101,9 +101,14 @@ def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db:
     engine.dispose()
     assert any(r.drifted for r in stored if r.feature == "output_chars")
     book = run("drift_investigation.ipynb", {"REVIEW_DB": review_db, "REVIEW_HOST": "simulated-history",
-                                             "REVIEW_NOW": END.isoformat()})
+                                             "REVIEW_QUARTER": "2026-Q4", "REVIEW_NOW": END.isoformat()})
     text, images = outputs(book)
     assert "output_chars" in text and "share_drifted" in text
     assert "drifted now:" in text and "'output_chars')" in text  # the live check agrees
+    # the change point is found from the data, within a day of where it was planted (2 days before END)
+    found = re.search(r"change point found: (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text)
+    assert found, text
+    at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs((at - (END - timedelta(days=2))).total_seconds()) <= 86400
     assert "before" in text and "after" in text
     assert images == 1

@@ -132,3 +132,25 @@ def test_review_all_writes_three_pages_and_an_index_with_the_plan(quarter_db: Pa
     assert all(f'href="{p}"' in index for p in pages if p != "index.html")
     _, text = rendered(folder / "quarterly_cost_review.html", tmp_path)
     assert "2000.0" in text and "3000.0" in text  # the plan file's Mtok and USD per month
+
+
+def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(quarter_db: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from agent.config import CostSettings
+    from agent.review import quarterly
+    from agent.review.plots import mark_simulated
+
+    engine = open_engine(f"sqlite:///{quarter_db}")
+    report = quarterly.quarter_report(engine, CostSettings(), "2026Q3", now=END)
+    engine.dispose()
+    for fig in (quarterly.cost_figure(report), quarterly.per_mtok_figure(report)):
+        FigureCanvasAgg(fig).draw()
+        ax = fig.axes[0]
+        assert ax.get_yscale() == "linear"  # $0.28 to $15/Mtok: no log axis needed
+        ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert ticks and all(t.startswith("$") for t in ticks), ticks
+        assert ax.get_xlabel() == "month (UTC)" and "USD" in ax.get_ylabel() and ax.get_title()
+        assert [t.get_text() for t in fig.texts] == ["SIMULATED"]
+    assert mark_simulated(Figure(), False).texts == []
