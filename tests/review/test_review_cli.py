@@ -154,3 +154,23 @@ def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(q
         assert ax.get_xlabel() == "month (UTC)" and "USD" in ax.get_ylabel() and ax.get_title()
         assert [t.get_text() for t in fig.texts] == ["SIMULATED"]
     assert mark_simulated(Figure(), False).texts == []
+
+
+@pytest.mark.postgres
+def test_review_on_postgresql_equals_cost_json(pg_url: str, tmp_path: Path) -> None:
+    engine = open_engine(pg_url)
+    upgrade(engine)
+    written = seed_history(engine, HistoryPlan(days=3, gpus=1, end=END, request_record_days=3, drift_checks=False))
+    engine.dispose()
+    assert written["cost_hours"] == 3 * 24
+    figures = tmp_path / "figures.json"
+    result = CliRunner().invoke(main, ["review", "--quarter", "2026Q3", "--db", pg_url, "--out",
+                                       str(tmp_path / "r.html"), "--figures-json", str(figures)])
+    assert result.exit_code == 0, result.output
+    cost = CliRunner().invoke(main, ["cost", "--quarter", "2026Q3", "--db", pg_url, "--json"])
+    assert cost.exit_code == 0, cost.output
+    expected, shown = json.loads(cost.stdout), json.loads(figures.read_text())
+    assert shown["tokens"] == expected["total"]["totals"]["tokens"] > 0
+    assert shown["cost_allocation_usd"] == pytest.approx(float(expected["total"]["allocation"]["total_usd"]))
+    assert shown["cost_allocation_usd"] == pytest.approx(3 * 24 * 2.50, rel=0.01)
+    assert shown["verdicts"] == [f"[{v['state']}] " + " ".join(v["reasons"]) for v in expected["total"]["verdicts"]]
