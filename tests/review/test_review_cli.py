@@ -132,6 +132,11 @@ def test_review_all_writes_three_pages_and_an_index_with_the_plan(quarter_db: Pa
     assert all(f'href="{p}"' in index for p in pages if p != "index.html")
     _, text = rendered(folder / "quarterly_cost_review.html", tmp_path)
     assert "2000.0" in text and "3000.0" in text  # the plan file's Mtok and USD per month
+    # no --host: the live drift check covers every host with records (it checked the settings' host before)
+    images, text = rendered(folder / "drift_investigation.html", tmp_path)
+    assert "drifted now: [('simulated/llama-3.1-8b-instruct', 'completion_tokens')" in text
+    assert "change point found: 2026-09-18" in text
+    assert len(images) == 1 and images[0][1] > 0
 
 
 def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(quarter_db: Path) -> None:
