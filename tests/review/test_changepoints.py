@@ -56,3 +56,20 @@ def test_a_step_in_noise_is_located_and_pure_noise_is_not() -> None:
     [point] = changepoints.series_change_points("x", stepped)
     assert point.at == index[137].to_pydatetime()
     assert point.after_mean - point.before_mean == pytest.approx(30, abs=3)
+
+
+def test_what_if_sizes_the_fleet_for_the_planned_volume() -> None:
+    from agent.review import capacity
+
+    minutes = pd.date_range("2026-09-01", periods=120, freq="1min", tz="UTC")
+    gpu = pd.DataFrame({"minute": minutes, "utilization_avg": [0.5] * 120})  # 1 busy GPU-hour in 2 hours
+    served = pd.DataFrame({"prompt_tokens": [3000.0] * 120, "generation_tokens": [1000.0] * 120})
+    per_busy = capacity.tokens_per_busy_gpu_hour(gpu, served)
+    assert per_busy == pytest.approx(480_000)  # 480,000 tokens in 1 busy GPU-hour
+    answer = capacity.what_if(1e9, per_busy, 0.6, 2.50)
+    # 1e9 tokens / (730 h x 0.6 x 480,000 per busy hour) = 4.756 GPUs -> 5 whole GPUs x 730 h x $2.50 / 1,000 Mtok
+    assert answer["gpus_needed"] == pytest.approx(1e9 / (730 * 0.6 * 480_000))
+    assert answer["gpus_rounded_up"] == 5
+    assert answer["usd_per_mtok"] == pytest.approx(5 * 730 * 2.50 / 1000)
+    with pytest.raises(ValueError, match="target utilization"):
+        capacity.what_if(1e9, per_busy, 1.5, 2.50)

@@ -3,6 +3,7 @@ simulated history, and show what a reviewer needs (tables, figures, the verdict)
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,8 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     engine.dispose()
     config = path.with_suffix(".toml")
     config.write_text('[cost]\noverhead_usd_per_month = 500\n[[cost.plan]]\nquarter = "2026-Q4"\n'
-                      'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n')
+                      'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n'
+                      '[[cost.plan]]\nquarter = "2027-Q1"\ntokens_per_month = 6000000000\ncost_per_month_usd = 4000\n')
     return url
 
 
@@ -76,8 +78,9 @@ def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str
 
 
 def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db: str) -> None:
+    config = review_db.removeprefix("sqlite:///").removesuffix(".db") + ".toml"
     book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db, "REVIEW_QUARTER": "2026-Q4",
-                                      "REVIEW_NOW": END.isoformat()})
+                                      "REVIEW_NOW": END.isoformat(), "CAMPWATCH_CONFIG": config})
     text, images = outputs(book)
     # 20 days x 1440 minutes x 1 GPU, all inside 2026-Q4: every seeded GPU-minute, rolled up by the store
     assert SEEDED["gpu_samples"] == 20 * 1440
@@ -89,6 +92,15 @@ def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db:
     assert gpu_hours == pytest.approx(20 * 24)
     # the first minute's increase has no earlier reading to count from: at most one minute's tokens short
     assert mtok == pytest.approx(SEEDED["tokens"] / 1e6, rel=1e-3)
+    # what-if for the next quarter's plan (6,000 Mtok/month) at 60 % utilization, $2.50 per GPU-hour
+    per_busy = float(re.search(r"([\d,]+) tokens per busy GPU-hour", text).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert per_busy > float(found.group(3).replace(",", ""))  # busy hours are fewer than held hours
+    sized = re.search(r"2027-Q1 plan: 6,000 Mtok/month needs ([\d.]+) GPUs at 60% utilization "
+                      r"\((\d+) whole GPUs, \$([\d.]+)/Mtok of GPU rent at \$2.50/h\)", text)
+    assert sized, text
+    assert float(sized.group(1)) == pytest.approx(6e9 / (730 * 0.6 * per_busy), abs=0.06)
+    assert int(sized.group(2)) == math.ceil(float(sized.group(1)))
+    assert float(sized.group(3)) == pytest.approx(int(sized.group(2)) * 730 * 2.50 / 6000, abs=0.001)
     assert images == 1
 
 
