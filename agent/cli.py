@@ -21,7 +21,7 @@ from rich.console import Console
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, StoreError
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, Problem, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -304,6 +304,56 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
 
 
 @main.command()
+@click.option("--quarter", help="The calendar quarter to review, e.g. 2026Q3 (default: the current one).")
+@click.option("--host", "host_name", help="One host only (default: every host in the database).")
+@click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store); read-only access is enough.")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file (prices, baselines).")
+@click.option("--plan", "plan", type=click.Path(dir_okay=False), help="TOML plan file ([[plan]] entries).")
+@click.option("--out", "out", type=click.Path(), required=True,
+              help="HTML file to write (with --all: a folder, holding index.html and one page per notebook).")
+@click.option("--all", "render_every", is_flag=True, help="Render the three review notebooks, with an index page.")
+@click.option("--now", "now_text", help="Treat this timestamp as now (reports on a quarter in progress).")
+@click.option("--figures-json", "figures_json", type=click.Path(dir_okay=False),
+              help="Also write the quarterly figures shown in the report to this JSON file.")
+@_exits
+def review(quarter: str | None, host_name: str | None, db_url: str | None, config: str | None, plan: str | None,
+           out: str, render_every: bool, now_text: str | None, figures_json: str | None) -> None:
+    """The quarterly review as HTML: executes the review notebooks (papermill, a real kernel) and
+    exports them self-contained (nbconvert). Reads only: never migrates or writes the store."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from agent.periods import parse_instant, quarter_period
+    from agent.review.render import (
+        NOTEBOOKS_DIR,
+        QUARTERLY,
+        ReviewParameters,
+        describe,
+        plan_overrides,
+        render_all,
+        render_notebook,
+    )
+
+    now = parse_instant(now_text, "--now") if now_text else None
+    moment = now or datetime.now(UTC)
+    period = quarter_period(quarter or f"{moment.year}Q{(moment.month - 1) // 3 + 1}")
+    overrides: dict[str, Any] = plan_overrides(plan)
+    _put(overrides, "store.url", db_url)
+    # every bad setting is reported here, before a kernel starts; plan entries name the plan file
+    settings = load_settings(config, overrides=overrides, flags={**FLAGS, "cost.plan": f"--plan {plan}"})
+    params = ReviewParameters(db_url=settings.store.url.get_secret_value(), quarter=period.label, host=host_name,
+                              config=str(Path(config).resolve()) if config else None,
+                              plan=str(Path(plan).resolve()) if plan else None, now=now,
+                              figures_json=str(Path(figures_json).resolve()) if figures_json else None)
+    err_console.print(f"[dim]review {scrub_text(describe(params))}[/dim]", highlight=False)
+    if render_every:
+        written = render_all(Path(out), params)
+    else:
+        written = render_notebook(NOTEBOOKS_DIR / QUARTERLY, Path(out), params)
+    click.echo(str(written))
+
+
+@main.command()
 @click.option("--config", "config", type=click.Path(dir_okay=False))
 @click.option("--db", "db_url", help="SQLAlchemy URL (default: the configured store).")
 @click.option("--model", help="One model only (default: every model with request records).")
@@ -351,6 +401,64 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
         click.echo(drift_to_json(results))
     else:
         render_drift(console, results)
+
+
+@main.command("seed-history")
+@click.option("--db", "db_url", default="sqlite:///var/demo/history.db", show_default=True, help="SQLAlchemy URL.")
+@click.option("--days", type=click.IntRange(1, 400), default=90, show_default=True, help="Days of history.")
+@click.option("--gpus", type=click.IntRange(1, 64), default=8, show_default=True, help="Simulated GPUs.")
+@click.option("--end", "end_text", help="End of the history (a date or timestamp, UTC; default: today 00:00 UTC).")
+@click.option("--host", "host_name", default="simulated-history", show_default=True, help="Host label of the rows.")
+@click.option("--no-drift", is_flag=True, help="Plant no drift event in the outputs.")
+@click.option("--settings-out", "settings_out", type=click.Path(dir_okay=False),
+              help="Where to write the settings that go with it (default: beside a SQLite database, else ./).")
+@_exits
+def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None, host_name: str, no_drift: bool,
+                         settings_out: str | None) -> None:
+    """Write a SIMULATED quarter the way the agent would (raw samples, rollups, cost measures, drift
+    results), with a GPU price change and a month over plan in the settings it writes beside it."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from agent.periods import parse_instant
+    from agent.sim.history import HistoryPlan, history_settings_toml, seed_history
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+    from agent.store.schema import gpu_samples
+
+    if end_text:
+        end = parse_instant(end_text, "--end")
+    else:
+        today = datetime.now(UTC)
+        end = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
+        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(db_url)
+    upgrade(engine)
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        if conn.execute(select(gpu_samples.c.id).where(gpu_samples.c.host == host_name).limit(1)).first():
+            raise ConfigError("command line", [Problem("--db/--host", f"the database already holds samples of host "
+                                                       f"{host_name!r}; expected an empty one (or another --host)")])
+    plan = HistoryPlan(host=host_name, days=days, end=end, gpus=gpus, drift_last_days=0.0 if no_drift else 2.0)
+    with Progress(console=err_console, transient=False) as bar:
+        task = bar.add_task(f"seeding {days} days x {gpus} GPUs (simulated)", total=days)
+        written = seed_history(engine, plan, progress=lambda done, _total: bar.update(task, completed=done))
+    if settings_out:
+        target = Path(settings_out)
+    elif db_url.startswith("sqlite:///"):
+        target = Path(db_url.removeprefix("sqlite:///")).with_suffix(".toml")
+    else:
+        target = Path("campwatch-history.toml")
+    target.write_text(history_settings_toml(plan, written["tokens"]), encoding="utf-8")
+    safe_url = engine.url.render_as_string(hide_password=True)
+    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in written.items()), highlight=False)
+    last = end - timedelta(seconds=1)
+    console.print(f"settings (prices, plan): {target}\nnext: campwatch review --db '{safe_url}' --config {target} "
+                  f"--quarter {last.year}Q{(last.month - 1) // 3 + 1} --out report.html", highlight=False)
 
 
 @main.command()

@@ -10,7 +10,9 @@
     ├── StoreError             the database could not be opened, migrated or written
     │   └── StoreUnavailable   a write found the store unavailable; the writer keeps the rows
     ├── ListenError            a listener (/metrics, the proxy) could not bind its address at start
-    └── CostError              a cost computation cannot be done with the data and settings given
+    ├── CostError              a cost computation cannot be done with the data and settings given
+    └── ReviewError            `campwatch review` could not render a report (a notebook cell failed,
+                               papermill/nbconvert missing): names the notebook, cell and error
 
 Only `agent.cli` turns these into exit codes.
 """
@@ -115,3 +117,8 @@ class ListenError(CampwatchError):
         self.reason = reason
         shown = f"[{host}]" if ":" in host else host
         super().__init__(f"{setting}: cannot listen on {shown}:{port}: {reason}")
+
+
+class ReviewError(CampwatchError):
+    """A review notebook could not be executed or exported; the message names the notebook, the
+    failing cell and its error."""

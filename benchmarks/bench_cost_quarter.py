@@ -43,7 +43,8 @@ def timed(fn: Callable[[], object]) -> float:
 def run(url: str, label: str, days: int, gpus: int) -> None:
     engine = open_engine(url)
     upgrade(engine)
-    seeded = timed(lambda: seed_history(engine, HistoryPlan(host="fleet-h1", days=days, end=END, gpus=gpus)))
+    seeded = timed(lambda: seed_history(engine, HistoryPlan(host="fleet-h1", days=days, end=END, gpus=gpus,
+                                                            agent_jobs=False)))
     settings = CostSettings(pricing=PricingSettings(gpu_hourly_usd=Decimal("2.5")),
                             overhead_usd_per_month=Decimal(4000))
     quarter = quarter_period("2026Q3")

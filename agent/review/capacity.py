@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from matplotlib.figure import Figure
+
+from agent.review.plots import mark_simulated, percent_axis
 
 
 def utilization_by_hour(gpu: pd.DataFrame) -> pd.DataFrame:
@@ -41,8 +45,34 @@ def utilization_figure(gpu: pd.DataFrame) -> Figure:
         ax.bar(by_hour["hour"], by_hour["mean"], label="mean", color="#4c78a8")
         ax.plot(by_hour["hour"], by_hour["p95"], "o-", color="#f58518", label="p95")
     ax.set_xlabel("hour of day (UTC)")
-    ax.set_ylabel("GPU utilization")
+    ax.set_ylabel("GPU utilization (% of time busy)")
     ax.set_ylim(0, 1.05)
+    percent_axis(ax)
     ax.set_title("GPU utilization by hour of day")
     ax.legend(loc="upper left")
-    return fig
+    return mark_simulated(fig, bool(gpu["simulated"].any()) if "simulated" in gpu and not gpu.empty else False)
+
+
+def tokens_per_busy_gpu_hour(gpu: pd.DataFrame, served: pd.DataFrame) -> float:
+    """Tokens served per GPU-hour of busy time (utilization-weighted GPU-minutes): the fleet's
+    throughput when busy, the figure a what-if scales."""
+    if gpu.empty or served.empty:
+        return float("nan")
+    busy_hours = float(gpu["utilization_avg"].fillna(0).sum()) / 60.0
+    tokens = float((served["prompt_tokens"].fillna(0) + served["generation_tokens"].fillna(0)).sum())
+    return tokens / busy_hours if busy_hours > 0 else float("nan")
+
+
+def what_if(tokens_per_month: float, per_busy_gpu_hour: float, target_utilization: float,
+            gpu_hourly_usd: float, hours_per_month: float = 730.0) -> dict[str, float]:
+    """GPUs needed to serve `tokens_per_month` with each GPU busy `target_utilization` of the time,
+    and the self-hosted $/Mtok (GPU rent only) at that fleet size."""
+    if not 0 < target_utilization <= 1:
+        raise ValueError(f"target utilization must be in (0, 1], got {target_utilization}")
+    if not per_busy_gpu_hour > 0:
+        return {"gpus_needed": float("nan"), "gpus_rounded_up": float("nan"), "usd_per_mtok": float("nan")}
+    gpus = tokens_per_month / (hours_per_month * target_utilization * per_busy_gpu_hour)
+    whole = math.ceil(gpus) if gpus > 0 else 0
+    cost = whole * hours_per_month * gpu_hourly_usd
+    return {"gpus_needed": gpus, "gpus_rounded_up": float(whole),
+            "usd_per_mtok": cost / (tokens_per_month / 1e6) if tokens_per_month > 0 else float("nan")}

@@ -8,6 +8,11 @@ from datetime import datetime
 import pandas as pd
 from matplotlib.figure import Figure
 
+from agent.review.plots import mark_simulated
+
+UNITS = {"completion_tokens": "tokens", "output_chars": "characters", "refusal": "share refused",
+         "json_valid": "share valid", "non_ascii_ratio": "share of characters", "latency_seconds": "seconds",
+         "ttft_seconds": "seconds"}
 DESCRIPTORS = ("completion_tokens", "output_chars", "refusal", "json_valid", "non_ascii_ratio", "latency_seconds",
                "ttft_seconds")
 
@@ -60,8 +65,9 @@ def before_after_figure(requests: pd.DataFrame, split: datetime, feature: str = 
         bins = 30
         ax.hist(before, bins=bins, alpha=0.6, density=True, label=f"before {split:%Y-%m-%d %H:%M} (n={len(before)})")
         ax.hist(after, bins=bins, alpha=0.6, density=True, label=f"after (n={len(after)})")
-    ax.set_xlabel(feature)
-    ax.set_ylabel("density")
-    ax.set_title(f"{feature}: before and after")
+    ax.set_xlabel(f"{feature} ({UNITS.get(feature, 'value')} per request)")
+    ax.set_ylabel(f"density (share of requests per {UNITS.get(feature, 'unit')})")
+    ax.set_title(f"{feature}: before and after {split:%Y-%m-%d %H:%M} UTC")
     ax.legend(fontsize=8)
-    return fig
+    simulated = bool(requests["simulated"].any()) if "simulated" in requests and not requests.empty else False
+    return mark_simulated(fig, simulated)

@@ -13,6 +13,7 @@ from agent.config import CostSettings
 from agent.cost.report import CostReport, build_report
 from agent.errors import ConfigError, Problem
 from agent.periods import quarter_period
+from agent.review.plots import currency_axis, mark_simulated
 
 
 def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
@@ -104,11 +105,15 @@ def cost_figure(report: CostReport) -> Figure:
     for p in report.plan:
         ax.axhline(float(p.projected_cost_per_month_usd), color="#e45756", linestyle="--",
                    label=f"plan {p.quarter} per month")
-    ax.set_ylabel("USD")
+    values = [*months["cost_allocation_usd"], *months["cost_usage_usd"],
+              *(float(p.projected_cost_per_month_usd) for p in report.plan)]
+    currency_axis(ax, [float(v) for v in values])
+    ax.set_xlabel("month (UTC)")
+    ax.set_ylabel("cost (USD)")
     ax.set_title("Self-hosted cost by month (partial months are partial)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    fig.subplots_adjust(right=0.72)
-    return fig
+    fig.subplots_adjust(right=0.72, bottom=0.15)
+    return mark_simulated(fig, report.total.totals.simulated)
 
 
 def per_mtok_figure(report: CostReport) -> Figure:
@@ -122,9 +127,35 @@ def per_mtok_figure(report: CostReport) -> Figure:
     priced = [(a.baseline, a.per_mtok) for a in report.total.api if a.per_mtok is not None]
     for i, (baseline, per_mtok) in enumerate(priced):
         ax.axhline(float(per_mtok), linestyle=":", color=f"C{i + 2}", label=baseline)
-    ax.set_yscale("log")
+    values = [*months["usd_per_mtok_allocation"].dropna(), *months["usd_per_mtok_usage"].dropna(),
+              *(float(p) for _, p in priced)]
+    currency_axis(ax, [float(v) for v in values])
+    ax.set_xlabel("month (UTC)")
     ax.set_ylabel("USD per million tokens")
     ax.set_title("Self-hosted $/Mtok against API baselines")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    fig.subplots_adjust(right=0.72)
-    return fig
+    fig.subplots_adjust(right=0.72, bottom=0.15)
+    return mark_simulated(fig, report.total.totals.simulated)
+
+
+def figures(report: CostReport) -> dict[str, object]:
+    """What the notebook shows, as plain data (floats; None for unknown): the monthly table, the plan
+    table, the baselines with their verdicts, and the quarter's totals."""
+    def records(frame: pd.DataFrame) -> list[dict[str, object]]:
+        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                for row in frame.astype(object).to_dict("records")]
+
+    total = report.total
+    return {
+        "label": report.period_label,
+        "start": report.start.isoformat(), "end": report.end.isoformat(),
+        "simulated": total.totals.simulated,
+        "tokens": total.totals.tokens,
+        "allocated_gpu_hours": total.totals.allocated_gpu_seconds / 3600,
+        "cost_allocation_usd": float(total.allocation.total_usd),
+        "cost_usage_usd": float(total.usage.total_usd),
+        "months": records(monthly(report)),
+        "plan": records(actual_vs_plan(report)),
+        "baselines": records(baselines(report)),
+        "verdicts": [f"[{v.state}] " + " ".join(v.reasons) for v in total.verdicts],
+    }

@@ -3,8 +3,10 @@ simulated history, and show what a reviewer needs (tables, figures, the verdict)
 
 from __future__ import annotations
 
+import math
 import os
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -19,6 +21,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.slow
+SEEDED: dict[str, int] = {}
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +30,12 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{path}"
     engine = open_engine(url)
     upgrade(engine)
-    seed_history(engine, HistoryPlan(days=40, end=END, request_record_days=10))
+    SEEDED.update(seed_history(engine, HistoryPlan(days=20, end=END, request_record_days=10)))
     engine.dispose()
     config = path.with_suffix(".toml")
     config.write_text('[cost]\noverhead_usd_per_month = 500\n[[cost.plan]]\nquarter = "2026-Q4"\n'
-                      'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n')
+                      'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n'
+                      '[[cost.plan]]\nquarter = "2027-Q1"\ntokens_per_month = 6000000000\ncost_per_month_usd = 4000\n')
     return url
 
 
@@ -73,11 +77,30 @@ def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str
     assert images == 2
 
 
-def test_gpu_capacity_review_shows_utilization_by_hour(review_db: str) -> None:
-    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db})
+def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db: str) -> None:
+    config = review_db.removeprefix("sqlite:///").removesuffix(".db") + ".toml"
+    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db, "REVIEW_QUARTER": "2026-Q4",
+                                      "REVIEW_NOW": END.isoformat(), "CAMPWATCH_CONFIG": config})
     text, images = outputs(book)
-    assert "mean_utilization" in text and "saturated_share" in text
-    assert "tokens per GPU-hour" in text
+    # 20 days x 1440 minutes x 1 GPU, all inside 2026-Q4: every seeded GPU-minute, rolled up by the store
+    assert SEEDED["gpu_samples"] == 20 * 1440
+    assert f"{20 * 1440:,} GPU-minutes, {20 * 1440:,} engine-minutes" in text
+    assert "(simulated data)" in text
+    found = re.search(r"([\d,.]+) M tokens over ([\d,.]+) GPU-hours: ([\d,]+) tokens per GPU-hour", text)
+    assert found, text
+    mtok, gpu_hours = float(found.group(1).replace(",", "")), float(found.group(2).replace(",", ""))
+    assert gpu_hours == pytest.approx(20 * 24)
+    # the first minute's increase has no earlier reading to count from: at most one minute's tokens short
+    assert mtok == pytest.approx(SEEDED["tokens"] / 1e6, rel=1e-3)
+    # what-if for the next quarter's plan (6,000 Mtok/month) at 60 % utilization, $2.50 per GPU-hour
+    per_busy = float(re.search(r"([\d,]+) tokens per busy GPU-hour", text).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert per_busy > float(found.group(3).replace(",", ""))  # busy hours are fewer than held hours
+    sized = re.search(r"2027-Q1 plan: 6,000 Mtok/month needs ([\d.]+) GPUs at 60% utilization "
+                      r"\((\d+) whole GPUs, \$([\d.]+)/Mtok of GPU rent at \$2.50/h\)", text)
+    assert sized, text
+    assert float(sized.group(1)) == pytest.approx(6e9 / (730 * 0.6 * per_busy), abs=0.06)
+    assert int(sized.group(2)) == math.ceil(float(sized.group(1)))
+    assert float(sized.group(3)) == pytest.approx(int(sized.group(2)) * 730 * 2.50 / 6000, abs=0.001)
     assert images == 1
 
 
@@ -90,9 +113,14 @@ def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db:
     engine.dispose()
     assert any(r.drifted for r in stored if r.feature == "output_chars")
     book = run("drift_investigation.ipynb", {"REVIEW_DB": review_db, "REVIEW_HOST": "simulated-history",
-                                             "REVIEW_NOW": END.isoformat()})
+                                             "REVIEW_QUARTER": "2026-Q4", "REVIEW_NOW": END.isoformat()})
     text, images = outputs(book)
     assert "output_chars" in text and "share_drifted" in text
     assert "drifted now:" in text and "'output_chars')" in text  # the live check agrees
+    # the change point is found from the data, within a day of where it was planted (2 days before END)
+    found = re.search(r"change point found: (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text)
+    assert found, text
+    at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs((at - (END - timedelta(days=2))).total_seconds()) <= 86400
     assert "before" in text and "after" in text
     assert images == 1
