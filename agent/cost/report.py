@@ -18,10 +18,11 @@ from sqlalchemy import Engine
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
+from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
-from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
+from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
 from agent.samples import Point, labels
 
@@ -472,6 +473,10 @@ class CostReport:
     """Per host, the cost by team (for the exported campwatch_cost_usd_total{host,team})."""
     budgets: tuple[TeamBudget, ...] = ()
     """Per team: monthly budget, spend in the month of the report's end so far, run rate."""
+    hybrid: tuple[HybridResult, ...] = ()
+    """Per baseline: API only, self-host only and the cheapest mix (agent.cost.hybrid)."""
+    hybrid_notes: tuple[str, ...] = ()
+    """Why no hybrid figures are given, or which capacity basis they rest on."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -496,6 +501,7 @@ def summarize(
     end: datetime, host: str | None, generated_at: datetime | None = None,
     segments: tuple[PriceSegment, ...] = (), period_label: str = "", source: ReportSource | None = None,
     groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None = None,
+    capacity: tuple[float, CapacityBasis] | None = None,
 ) -> CostReport:
     """The report over priced hours (pure); `groups` (the hours' request groups) enable attribution."""
     ids = [b.id for b in baselines]
@@ -522,7 +528,54 @@ def summarize(
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
         **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
+        **_hybrid(rows, hosts, total, settings, capacity),
     )
+
+
+def demand_by_hour(rows: Sequence[LedgerRow]) -> list[float]:
+    """Tokens served per hour (every host summed), one entry per hour with any measure, in time order."""
+    by_hour: dict[datetime, int] = defaultdict(int)
+    for r in rows:
+        by_hour[r.hour] += r.prompt_tokens + r.generation_tokens
+    return [float(by_hour[h]) for h in sorted(by_hour)]
+
+
+def utilization_capacity(t: Totals) -> float | None:
+    """Tokens/s one GPU serves when busy all the time, on the linear NVML-utilization scale
+    (tokens / busy GPU-seconds): the basis used when no measured capacity is known."""
+    return t.tokens / t.busy_gpu_seconds if t.busy_gpu_seconds > 0 and t.tokens > 0 else None
+
+
+def _hybrid(rows: Sequence[LedgerRow], hosts: Sequence[ScopeReport], total: ScopeReport, settings: CostSettings,
+            capacity: tuple[float, CapacityBasis] | None) -> dict[str, Any]:
+    t = total.totals
+    if total.run_rate is None or t.allocated_gpu_seconds <= 0 or t.tokens <= 0:
+        return {"hybrid_notes": ("No hybrid mix: it needs GPU time and tokens measured in the window.",)}
+    short = insufficient_data(t, settings)
+    if short is not None:
+        return {"hybrid_notes": (f"No hybrid mix: {short}",)}
+    basis: CapacityBasis
+    if capacity is None:
+        linear = utilization_capacity(t)
+        if linear is None:
+            return {"hybrid_notes": ("No hybrid mix: no busy GPU time was measured, so the capacity per GPU is "
+                                     "unknown.",)}
+        value, basis = linear, "utilization"
+    else:
+        value, basis = capacity
+    overhead = sum((s.totals.overhead_usd * dec(MONTH_SECONDS) / dec(s.totals.held_seconds)
+                    for s in hosts if s.totals.held_seconds > 0), Decimal(0))
+    costs = HybridCosts(gpu_usd_per_month=t.gpu_usd * dec(MONTH_SECONDS) / dec(t.allocated_gpu_seconds),
+                        overhead_usd_per_month=overhead,
+                        energy_usd_per_token=t.energy_usd / dec(t.tokens),
+                        today_usd_per_month=total.run_rate.self_hosted_usd_per_month)
+    demand = demand_by_hour(rows)
+    regulated = demand if settings.regulated_data else None
+    results = tuple(hybrid_optimum(a.baseline, demand, value, a.per_mtok / MTOK, costs, regulated, basis)
+                    for a in total.api if a.per_mtok is not None)
+    words = ("measured at saturation within the SLOs" if basis == "measured" else
+             "tokens per busy GPU-second, a linear scale of NVML utilization (no measured capacity)")
+    return {"hybrid": results, "hybrid_notes": (f"Capacity per GPU: {value:,.1f} tokens/s, {words}.",)}
 
 
 def _attributions(rows: Sequence[LedgerRow], groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None,
@@ -704,4 +757,5 @@ _PROPERTIES: dict[str, tuple[str, ...]] = {
     "RunRate": ("self_hosted_usd_per_month",),
     "Verdict": ("holds",),
     "PlanReview": ("tokens_ratio", "cost_ratio"),
+    "MixCost": ("api_share",),
 }
