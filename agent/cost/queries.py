@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select, text
 
+from agent.cost.capacity import LoadReading
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
@@ -52,6 +53,17 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
             simulated=bool(r[5]), histograms_text=r[6] if r[4] else None,
         ))
     return out
+
+
+def load_readings(conn: Connection, host: str, start: datetime, end: datetime) -> list[LoadReading]:
+    """The host's engine scrapes in [start, end) for the capacity estimate (raw samples: as far back
+    as store.raw_retention_days keeps them)."""
+    t = engine_samples
+    rows = conn.execute(select(t.c.ts, t.c.server, t.c.model, t.c.engine, t.c.up, t.c.generation_tokens_total,
+                               t.c.requests_waiting, t.c.histograms)
+                        .where(t.c.host == host, t.c.ts >= start, t.c.ts < end).order_by(t.c.ts)).all()
+    return [LoadReading(utc(r[0]), f"{r[1]}|{r[2]}|{r[3]}", bool(r[4]), _float(r[5]), _float(r[6]),
+                        r[7] if r[4] else None) for r in rows]
 
 
 def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) -> list[RequestTokens]:

@@ -122,6 +122,13 @@ def render_verdict(console: Console, report: CostReport) -> None:
         console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
     for reason in shared:
         console.print(reason)
+    basis = {v.capacity_basis for v in scope.verdicts if v.utilization_needed is not None}
+    if basis:
+        words = ("measured capacity at saturation within the TTFT and inter-token SLOs" if basis == {"measured"}
+                 else "the NVML utilization scaled linearly (no measured capacity)")
+        console.print(f"[dim]util. needed rests on {words}.[/dim]", highlight=False)
+        for c in report.capacities:
+            console.print(f"[dim]{c.reason}[/dim]", highlight=False)
 
 
 def _breakeven(v: Verdict) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
+from agent.cost.capacity import Capacity, Slo, estimate_capacity, fleet_capacity, load_windows
 from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
@@ -295,7 +296,9 @@ def run_rate_of(t: Totals) -> RunRate | None:
 
 
 def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str], settings: CostSettings,
-                 run_rate: RunRate | None = None, api_monthly: dict[str, Decimal | None] | None = None) -> ScopeReport:
+                 run_rate: RunRate | None = None, api_monthly: dict[str, Decimal | None] | None = None,
+                 capacity: float | None = None, gpus: int | None = None) -> ScopeReport:
+    """`capacity`: measured output tokens/s per GPU at the SLOs (None: the linear utilization scale)."""
     t = totals_of(rows)
     api = tuple(api_equivalent(b, rows, t.tokens) for b in baselines)
     gaps = gaps_of(scope, t, api, rows)
@@ -314,9 +317,22 @@ def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str]
             else:
                 monthly = a.per_mtok * run_rate.tokens_per_month / dec(1_000_000) if a.per_mtok is not None else None
             verdicts.append(decide(a.baseline, run_rate, monthly, settings.at_risk_margin,
-                                   settings.regulated_data, notes))
+                                   settings.regulated_data, notes, capacity_per_gpu_month(t, capacity),
+                                   t.max_gpus if gpus is None else gpus))
     return ScopeReport(scope, t, basis_cost(t, "allocation", settings.output_token_weight),
                        basis_cost(t, "usage", settings.output_token_weight), api, run_rate, tuple(verdicts), gaps)
+
+
+def total_tokens_per_s(t: Totals, output_tokens_per_s: float | None) -> float | None:
+    """A capacity in output tokens/s as all tokens/s, at the window's mix of prompt and output tokens."""
+    if output_tokens_per_s is None or t.generation_tokens <= 0:
+        return None
+    return output_tokens_per_s * t.tokens / t.generation_tokens
+
+
+def capacity_per_gpu_month(t: Totals, output_tokens_per_s: float | None) -> Decimal | None:
+    per_s = total_tokens_per_s(t, output_tokens_per_s)
+    return dec(per_s) * dec(MONTH_SECONDS) if per_s is not None else None
 
 
 def insufficient_data(t: Totals, settings: CostSettings) -> str | None:
@@ -477,6 +493,8 @@ class CostReport:
     """Per baseline: API only, self-host only and the cheapest mix (agent.cost.hybrid)."""
     hybrid_notes: tuple[str, ...] = ()
     """Why no hybrid figures are given, or which capacity basis they rest on."""
+    capacities: tuple[Capacity, ...] = ()
+    """Per host (pool): the measured capacity at the SLOs, or why there is none."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -501,14 +519,17 @@ def summarize(
     end: datetime, host: str | None, generated_at: datetime | None = None,
     segments: tuple[PriceSegment, ...] = (), period_label: str = "", source: ReportSource | None = None,
     groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None = None,
-    capacity: tuple[float, CapacityBasis] | None = None,
+    capacities: Sequence[Capacity] = (),
 ) -> CostReport:
     """The report over priced hours (pure); `groups` (the hours' request groups) enable attribution."""
     ids = [b.id for b in baselines]
     by_host: dict[str, list[LedgerRow]] = defaultdict(list)
     for r in rows:
         by_host[r.host].append(r)
-    hosts = tuple(scope_report(h, by_host[h], ids, settings) for h in sorted(by_host))
+    measured = {c.pool: c.tokens_per_s_per_gpu for c in capacities}
+    hosts = tuple(scope_report(h, by_host[h], ids, settings, capacity=measured.get(h)) for h in sorted(by_host))
+    fleet_cap = fleet_capacity([c for c in capacities if c.pool in by_host]) if len(capacities) >= len(by_host) \
+        else None
     if len(hosts) == 1:
         total = hosts[0]
     else:
@@ -519,7 +540,8 @@ def summarize(
             parts = [_api_monthly(s, b) for s in hosts if s.run_rate is not None]
             api_monthly[b] = sum((p for p in parts if p is not None), Decimal(0)) if parts and all(
                 p is not None for p in parts) else None
-        total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None)
+        total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None,
+                             capacity=fleet_cap, gpus=sum(s.totals.max_gpus for s in hosts))
     return CostReport(
         generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
         baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
@@ -528,7 +550,8 @@ def summarize(
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
         **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
-        **_hybrid(rows, hosts, total, settings, capacity),
+        **_hybrid(rows, hosts, total, settings, measured.get(hosts[0].scope) if len(hosts) == 1 else fleet_cap),
+        capacities=tuple(capacities),
     )
 
 
@@ -547,7 +570,7 @@ def utilization_capacity(t: Totals) -> float | None:
 
 
 def _hybrid(rows: Sequence[LedgerRow], hosts: Sequence[ScopeReport], total: ScopeReport, settings: CostSettings,
-            capacity: tuple[float, CapacityBasis] | None) -> dict[str, Any]:
+            measured_output: float | None) -> dict[str, Any]:
     t = total.totals
     if total.run_rate is None or t.allocated_gpu_seconds <= 0 or t.tokens <= 0:
         return {"hybrid_notes": ("No hybrid mix: it needs GPU time and tokens measured in the window.",)}
@@ -555,14 +578,15 @@ def _hybrid(rows: Sequence[LedgerRow], hosts: Sequence[ScopeReport], total: Scop
     if short is not None:
         return {"hybrid_notes": (f"No hybrid mix: {short}",)}
     basis: CapacityBasis
-    if capacity is None:
+    measured = total_tokens_per_s(t, measured_output)
+    if measured is None:
         linear = utilization_capacity(t)
         if linear is None:
             return {"hybrid_notes": ("No hybrid mix: no busy GPU time was measured, so the capacity per GPU is "
                                      "unknown.",)}
         value, basis = linear, "utilization"
     else:
-        value, basis = capacity
+        value, basis = measured, "measured"
     overhead = sum((s.totals.overhead_usd * dec(MONTH_SECONDS) / dec(s.totals.held_seconds)
                     for s in hosts if s.totals.held_seconds > 0), Decimal(0))
     costs = HybridCosts(gpu_usd_per_month=t.gpu_usd * dec(MONTH_SECONDS) / dec(t.allocated_gpu_seconds),
@@ -573,7 +597,8 @@ def _hybrid(rows: Sequence[LedgerRow], hosts: Sequence[ScopeReport], total: Scop
     regulated = demand if settings.regulated_data else None
     results = tuple(hybrid_optimum(a.baseline, demand, value, a.per_mtok / MTOK, costs, regulated, basis)
                     for a in total.api if a.per_mtok is not None)
-    words = ("measured at saturation within the SLOs" if basis == "measured" else
+    words = ("measured at saturation within the SLOs (output tokens/s scaled to all tokens at the window's "
+             "prompt/output mix)" if basis == "measured" else
              "tokens per busy GPU-second, a linear scale of NVML utilization (no measured capacity)")
     return {"hybrid": results, "hybrid_notes": (f"Capacity per GPU: {value:,.1f} tokens/s, {words}.",)}
 
@@ -651,10 +676,33 @@ def build_report(
         fleet = [m for m in everyone if m.host != host] + list(measures)
     rows, segments = price_rows(measures, groups, settings, baselines, fleet=fleet)
     found = tuple(sorted({m.host for m in measures}))
+    capacities = measure_capacities(engine, settings, start, end, found, rows)
     source = ReportSource(engine.url.render_as_string(hide_password=True), host or "all hosts", found,
                           _elsewhere(engine) if not found else ())
     return summarize(rows, settings, baselines, start, end, host, generated_at=moment, segments=segments,
-                     period_label=period_label, source=source, groups=groups)
+                     period_label=period_label, source=source, groups=groups, capacities=capacities)
+
+
+def capacity_slo(settings: CostSettings) -> Slo:
+    return Slo(settings.slo_ttft_p99_s, settings.slo_itl_p99_s, settings.capacity_min_waiting,
+               settings.capacity_min_windows)
+
+
+def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
+                       hosts: Sequence[str], rows: Sequence[LedgerRow]) -> tuple[Capacity, ...]:
+    """Each host's measured capacity from its raw engine scrapes in the window (reads only)."""
+    from agent.cost.queries import load_readings
+
+    gpus: dict[str, int] = defaultdict(int)
+    for r in rows:
+        gpus[r.host] = max(gpus[r.host], r.gpus)
+    slo, window = capacity_slo(settings), settings.capacity_window_s
+    out: list[Capacity] = []
+    with engine.connect() as conn:
+        for host in hosts:
+            windows = load_windows(load_readings(conn, host, start, end), window)
+            out.append(estimate_capacity(host, windows, gpus[host], slo, window))
+    return tuple(out)
 
 
 def _elsewhere(engine: Engine) -> tuple[tuple[str, tuple[str, ...]], ...]:
