@@ -122,6 +122,10 @@ def render_verdict(console: Console, report: CostReport) -> None:
         console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
     for reason in shared:
         console.print(reason)
+    if report.flips:
+        console.print("[bold]When the answer flips[/bold] (monthly volume trend against break-even):")
+        for flip in report.flips:
+            console.print(flip.reason, highlight=False)
     basis = {v.capacity_basis for v in scope.verdicts if v.utilization_needed is not None}
     if basis:
         words = ("measured capacity at saturation within the TTFT and inter-token SLOs" if basis == {"measured"}

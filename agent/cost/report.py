@@ -19,6 +19,7 @@ from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
 from agent.cost.capacity import Capacity, Slo, estimate_capacity, fleet_capacity, load_windows
+from agent.cost.forecast import Flip, MonthVolume, fit_trend, forecast_flip
 from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
@@ -495,6 +496,8 @@ class CostReport:
     """Why no hybrid figures are given, or which capacity basis they rest on."""
     capacities: tuple[Capacity, ...] = ()
     """Per host (pool): the measured capacity at the SLOs, or why there is none."""
+    flips: tuple[Flip, ...] = ()
+    """Per baseline of the total scope: when the volume trend flips the verdict (agent.cost.forecast)."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -527,6 +530,7 @@ def summarize(
     for r in rows:
         by_host[r.host].append(r)
     measured = {c.pool: c.tokens_per_s_per_gpu for c in capacities}
+    periods = periods_of(rows, settings.output_token_weight)
     hosts = tuple(scope_report(h, by_host[h], ids, settings, capacity=measured.get(h)) for h in sorted(by_host))
     fleet_cap = fleet_capacity([c for c in capacities if c.pool in by_host]) if len(capacities) >= len(by_host) \
         else None
@@ -545,14 +549,31 @@ def summarize(
     return CostReport(
         generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
         baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
-        hosts=hosts, total=total, periods=periods_of(rows, settings.output_token_weight),
+        hosts=hosts, total=total, periods=periods,
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
         **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
         **_hybrid(rows, hosts, total, settings, measured.get(hosts[0].scope) if len(hosts) == 1 else fleet_cap),
         capacities=tuple(capacities),
+        flips=flips_of(total, periods, utc(end)),
     )
+
+
+MONTH_MIN_HOURS = 168
+"""A month enters the volume trend with at least a week of hours with data."""
+
+
+def month_volumes(periods: Sequence[PeriodCost]) -> list[MonthVolume]:
+    """Each month's tokens scaled to 730 h by its hours with data (months with a week of data or more)."""
+    return [MonthVolume(p.start, p.totals.tokens * 730 / p.hours_with_data) for p in periods
+            if p.period == "month" and p.hours_with_data >= MONTH_MIN_HOURS]
+
+
+def flips_of(total: ScopeReport, periods: Sequence[PeriodCost], end: datetime) -> tuple[Flip, ...]:
+    trend = fit_trend(month_volumes(periods))
+    return tuple(forecast_flip(v.baseline, trend, v.breakeven_tokens_per_month, v.breakeven_reachable, end)
+                 for v in total.verdicts if v.state != "unknown")
 
 
 def demand_by_hour(rows: Sequence[LedgerRow]) -> list[float]:
@@ -717,6 +738,10 @@ def report_points(report: CostReport) -> list[Point]:
     points: list[Point] = []
     for scope in report.hosts:
         points += _scope_points(scope)
+    for flip in report.flips:
+        if flip.days_from_end is not None:
+            points.append(Point("campwatch_verdict_flip_days", flip.days_from_end,
+                                labels(baseline=flip.baseline, host=report.total.scope)))
     for host, by_team in report.host_attribution:
         for share in by_team.shares:
             for basis, usd in (("allocation", share.allocation_usd), ("usage", share.usage_usd)):
