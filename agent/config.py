@@ -430,6 +430,9 @@ class CostSettings(_Section):
     """A window is saturated (high load) when at least this many requests waited on average."""
     capacity_min_windows: int = Field(6, ge=1)
     """Fewer saturated windows within the SLOs than this: "not enough high-load data"."""
+    capacity_days: float = Field(14.0, gt=0)
+    """The capacity is estimated from the last this many days of the report window: it describes the
+    deployment as it is now (an engine or model upgrade changes it), and bounds the engine rows read."""
 
     @model_validator(mode="after")
     def _overhead_in_order(self) -> CostSettings:

@@ -43,6 +43,8 @@ class LoadReading:
     requests_waiting: float | None
     histograms_text: str | None = None
     """Stored histogram JSON; parsed only at window edges."""
+    row_id: int = 0
+    """The stored row's id, to read the histograms of the window edges alone (edge_ids)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,29 @@ def _p99(h: HistogramSnapshot | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+def _window_of(a: LoadReading, b: LoadReading, window_s: float) -> float:
+    mid = (a.ts.timestamp() + b.ts.timestamp()) / 2
+    return mid - mid % window_s
+
+
+def edge_ids(readings: Iterable[LoadReading], window_s: float = 300.0) -> set[int]:
+    """Row ids of the scrapes whose histograms load_windows differences: each series' first up
+    scrape and the last of each window (a 5 s scrape interval reads 1 in 60 histograms)."""
+    by_series: dict[str, list[LoadReading]] = defaultdict(list)
+    for r in readings:
+        if r.up:
+            by_series[r.series].append(r)
+    ids: set[int] = set()
+    for series in by_series.values():
+        series.sort(key=lambda r: r.ts)
+        ids.add(series[0].row_id)
+        last: dict[float, int] = {}
+        for a, b in itertools.pairwise(series):
+            last[_window_of(a, b, window_s)] = b.row_id
+        ids.update(last.values())
+    return ids
+
+
 def load_windows(readings: Iterable[LoadReading], window_s: float = 300.0) -> list[LoadWindow]:
     """The pool's windows from raw scrapes: the interval between two consecutive up scrapes of a
     series belongs to the window holding its midpoint; histograms are differenced at the last
@@ -119,8 +144,7 @@ def load_windows(readings: Iterable[LoadReading], window_s: float = 300.0) -> li
         last_of: dict[float, LoadReading] = {}
         for a, b in itertools.pairwise(up):
             ta, tb = a.ts.timestamp(), b.ts.timestamp()
-            mid = (ta + tb) / 2
-            w = mid - mid % window_s
+            w = _window_of(a, b, window_s)
             slot = acc[w]
             slot[0] += tb - ta
             slot[1] += increase(a.generation_tokens_total, b.generation_tokens_total)
@@ -128,15 +152,14 @@ def load_windows(readings: Iterable[LoadReading], window_s: float = 300.0) -> li
                 slot[2] += b.requests_waiting
                 slot[3] += 1
             last_of[w] = b
-        previous: LoadReading | None = up[0] if up else None
+        before: Mapping[str, HistogramSnapshot] = _parsed(up[0].histograms_text) if up else {}
         for w in sorted(last_of):
-            edge = last_of[w]
-            now, before = _parsed(edge.histograms_text), _parsed(previous.histograms_text) if previous else {}
+            now = _parsed(last_of[w].histograms_text)  # each edge parsed once: it is the next window's start
             for name, out in ((TTFT, ttft), (ITL, itl)):
                 if name in now:
                     d = hist.delta(now[name], before.get(name))
                     out[w] = hist.add(out.get(w), d)
-            previous = edge
+            before = now
     windows: list[LoadWindow] = []
     for w in sorted(acc):
         seconds, tokens, waiting, n = acc[w]

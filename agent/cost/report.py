@@ -711,17 +711,19 @@ def capacity_slo(settings: CostSettings) -> Slo:
 
 def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
                        hosts: Sequence[str], rows: Sequence[LedgerRow]) -> tuple[Capacity, ...]:
-    """Each host's measured capacity from its raw engine scrapes in the window (reads only)."""
+    """Each host's measured capacity from its raw engine scrapes in the last cost.capacity_days of
+    the window (reads only)."""
     from agent.cost.queries import load_readings
 
     gpus: dict[str, int] = defaultdict(int)
     for r in rows:
         gpus[r.host] = max(gpus[r.host], r.gpus)
     slo, window = capacity_slo(settings), settings.capacity_window_s
+    since = max(start, end - timedelta(days=settings.capacity_days))
     out: list[Capacity] = []
     with engine.connect() as conn:
         for host in hosts:
-            windows = load_windows(load_readings(conn, host, start, end), window)
+            windows = load_windows(load_readings(conn, host, since, end, window), window)
             out.append(estimate_capacity(host, windows, gpus[host], slo, window))
     return tuple(out)
 

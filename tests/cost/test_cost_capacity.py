@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import timedelta
@@ -11,7 +12,17 @@ from cost_helpers import T0, cost_settings, steady_host, write
 from rich.console import Console
 from sqlalchemy import Engine
 
-from agent.cost.capacity import ITL, TTFT, LoadReading, LoadWindow, Slo, estimate_capacity, fleet_capacity, load_windows
+from agent.cost.capacity import (
+    ITL,
+    TTFT,
+    LoadReading,
+    LoadWindow,
+    Slo,
+    edge_ids,
+    estimate_capacity,
+    fleet_capacity,
+    load_windows,
+)
 from agent.cost.render import render_report
 from agent.cost.report import build_report
 
@@ -153,3 +164,11 @@ def test_without_high_load_the_report_keeps_the_utilization_basis_and_says_so(sq
     assert report.hybrid[0].capacity_basis == "utilization"
     assert report.total.verdicts[0].capacity_basis == "utilization"
     assert report.total.verdicts[0].gpus_needed is None
+
+
+def test_reading_only_the_window_edge_histograms_gives_the_same_windows() -> None:
+    full = [dataclasses.replace(r, row_id=i) for i, r in enumerate(simulate(["low", "high", "over"]))]
+    edges = edge_ids(full)
+    assert len(edges) < len(full) / 10  # 20 scrapes a window, one edge each
+    sparse = [r if r.row_id in edges else dataclasses.replace(r, histograms_text=None) for r in full]
+    assert load_windows(sparse) == load_windows(full)
