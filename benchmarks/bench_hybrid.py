@@ -108,7 +108,8 @@ def main() -> None:
         print(f"load_windows + estimate_capacity                 {estimate:6.2f} s  ({estimate / base:.2f}x)")
         print(f"hybrid_optimum, 4 baselines x {hours:,} hours      {hybrid:6.3f} s  ({hybrid / base:.3f}x)")
         print(f"default lookback (cost.capacity_days=14): read + estimate {default:6.2f} s  "
-              f"({default / base:.2f}x; target <= 1 s); {len(recent):,} rows, estimate {recent_cap.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU")
+              f"({default / base:.2f}x; target <= 1 s); {len(recent):,} rows, estimate "
+              f"{recent_cap.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU")
         print(f"whole 90 days: added to campwatch cost {added:6.2f} s; estimate "
               f"{capacity.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU from {capacity.windows:,} windows")
 
