@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cost_helpers import T0, cost_settings, steady_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from sqlalchemy import Engine
 
+from agent.cli import main
 from agent.cost.hybrid import HybridCosts, gpus_for, hybrid_optimum
 from agent.cost.render import render_report
 from agent.cost.report import build_report, report_to_json
+from agent.store.db import open_engine
+from agent.store.migrate import upgrade
 
 H = timedelta(hours=1)
 CAP = 100 / 3600  # 100 tokens per GPU-hour: the hand cases count in hundreds
@@ -169,3 +174,20 @@ def test_too_little_data_gives_no_mix_but_says_why(sqlite_engine: Engine) -> Non
     report = build_report(sqlite_engine, cost_settings(), timedelta(hours=2), "h1", now=T0 + 2 * H)
     assert report.hybrid == ()
     assert "insufficient data" in report.hybrid_notes[0]
+
+
+def test_campwatch_cost_hybrid_prints_the_mix_and_the_json_carries_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    steady_host(engine)
+    engine.dispose()
+    window = ["cost", "--db", url, "--from", "2026-03-02", "--to", "2026-03-03"]
+    table = CliRunner().invoke(main, [*window, "--hybrid"], env={"COLUMNS": "220"})
+    assert table.exit_code == 0, table.output
+    assert "Hybrid (h1)" in table.output and "self-host only" in table.output
+    plain = CliRunner().invoke(main, window, env={"COLUMNS": "220"})
+    assert "Hybrid (h1)" not in plain.output
+    data = json.loads(CliRunner().invoke(main, [*window, "--json"]).output)
+    assert data["hybrid"][0]["self_only"]["gpus"] == 1
+    assert data["hybrid"][0]["capacity_basis"] == "utilization"
