@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
@@ -721,10 +722,16 @@ def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, 
     slo, window = capacity_slo(settings), settings.capacity_window_s
     since = max(start, end - timedelta(days=settings.capacity_days))
     out: list[Capacity] = []
-    with engine.connect() as conn:
-        for host in hosts:
-            windows = load_windows(load_readings(conn, host, since, end, window), window)
-            out.append(estimate_capacity(host, windows, gpus[host], slo, window))
+    for host in hosts:
+        try:
+            with engine.connect() as conn:
+                windows = load_windows(load_readings(conn, host, since, end, window), window)
+        except SQLAlchemyError as exc:  # the capacity is an extra: the report keeps the utilization basis
+            out.append(Capacity(host, gpus[host], None, 0, 0, 0, 0, None, None, (),
+                                f"{host}: capacity not measured: the engine samples could not be read "
+                                f"({type(exc).__name__})."))
+            continue
+        out.append(estimate_capacity(host, windows, gpus[host], slo, window))
     return tuple(out)
 
 

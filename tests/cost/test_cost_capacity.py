@@ -172,3 +172,13 @@ def test_reading_only_the_window_edge_histograms_gives_the_same_windows() -> Non
     assert len(edges) < len(full) / 10  # 20 scrapes a window, one edge each
     sparse = [r if r.row_id in edges else dataclasses.replace(r, histograms_text=None) for r in full]
     assert load_windows(sparse) == load_windows(full)
+
+
+def test_an_unreadable_engine_table_leaves_the_report_on_the_utilization_basis(sqlite_engine: Engine) -> None:
+    steady_host(sqlite_engine, gpus=GPUS)
+    with sqlite_engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE engine_samples RENAME COLUMN requests_waiting TO gone")
+    report = build_report(sqlite_engine, cost_settings(), timedelta(hours=2), "h1", now=T0 + 2 * H)
+    assert "capacity not measured: the engine samples could not be read" in report.capacities[0].reason
+    assert report.total.verdicts[0].state != "unknown"
+    assert report.hybrid[0].capacity_basis == "utilization"
