@@ -81,16 +81,16 @@ def main() -> None:
         base = time.perf_counter() - start
         start = time.perf_counter()
         with engine.connect() as conn:
-            readings = load_readings(conn, "h1", T0, end)
+            readings = load_readings(conn, "h1", T0, end, 300.0, 1.0)
         read = time.perf_counter() - start
         since = end - timedelta(days=14)
         start = time.perf_counter()
         with engine.connect() as conn:
-            recent = load_readings(conn, "h1", since, end)
-        recent_cap = estimate_capacity("h1", load_windows(recent), args.gpus, Slo(2.0, 0.2))
+            recent = load_readings(conn, "h1", since, end, 300.0, 1.0)
+        recent_cap = estimate_capacity("h1", load_windows(recent, 300.0, 1.0), args.gpus, Slo(2.0, 0.2))
         default = time.perf_counter() - start
         start = time.perf_counter()
-        capacity = estimate_capacity("h1", load_windows(readings), args.gpus, Slo(2.0, 0.2))
+        capacity = estimate_capacity("h1", load_windows(readings, 300.0, 1.0), args.gpus, Slo(2.0, 0.2))
         estimate = time.perf_counter() - start
         hours = args.days * 24
         demand = [8 * 3600 * 1000.0 * (1.0 if 9 <= h % 24 < 18 else 0.3) * (1 + 0.1 * math.sin(h)) for h in

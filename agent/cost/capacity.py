@@ -105,61 +105,104 @@ def _p99(h: HistogramSnapshot | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _window_of(a: LoadReading, b: LoadReading, window_s: float) -> float:
-    mid = (a.ts.timestamp() + b.ts.timestamp()) / 2
-    return mid - mid % window_s
-
-
-def edge_ids(readings: Iterable[LoadReading], window_s: float = 300.0) -> set[int]:
-    """Row ids of the scrapes whose histograms load_windows differences: each series' first up
-    scrape and the last of each window (a 5 s scrape interval reads 1 in 60 histograms)."""
+def _by_series(readings: Iterable[LoadReading]) -> list[tuple[list[LoadReading], list[float]]]:
+    """Each series' up scrapes in time order, with their epoch times."""
     by_series: dict[str, list[LoadReading]] = defaultdict(list)
     for r in readings:
         if r.up:
             by_series[r.series].append(r)
-    ids: set[int] = set()
+    out = []
     for series in by_series.values():
         series.sort(key=lambda r: r.ts)
-        ids.add(series[0].row_id)
-        last: dict[float, int] = {}
-        for a, b in itertools.pairwise(series):
-            last[_window_of(a, b, window_s)] = b.row_id
-        ids.update(last.values())
-    return ids
+        out.append((series, [r.ts.timestamp() for r in series]))
+    return out
 
 
-def load_windows(readings: Iterable[LoadReading], window_s: float = 300.0) -> list[LoadWindow]:
-    """The pool's windows from raw scrapes: the interval between two consecutive up scrapes of a
-    series belongs to the window holding its midpoint; histograms are differenced at the last
-    scrape of each window."""
-    by_series: dict[str, list[LoadReading]] = defaultdict(list)
-    for r in readings:
-        by_series[r.series].append(r)
+def _windows_of(times: Sequence[float], window_s: float) -> list[float]:
+    """The window of each interval (times[i], times[i+1]]: the one holding its midpoint."""
+    out = []
+    for ta, tb in itertools.pairwise(times):
+        mid = (ta + tb) / 2
+        out.append(mid - mid % window_s)
+    return out
+
+
+def _edges(series: Sequence[LoadReading], windows: Sequence[float], busy: set[float] | None
+           ) -> list[tuple[float, LoadReading, LoadReading]]:
+    """(window, the scrape before it, its last scrape) for each window whose latency is wanted
+    (all, or those in `busy`)."""
+    last: dict[float, int] = {}
+    for i, w in enumerate(windows):
+        last[w] = i + 1
+    out = []
+    previous = series[0] if series else None
+    for w in sorted(last):
+        edge = series[last[w]]
+        if previous is not None and (busy is None or w in busy):
+            out.append((w, previous, edge))
+        previous = edge
+    return out
+
+
+def _accumulate(grouped: Sequence[tuple[list[LoadReading], list[float]]], window_s: float
+                ) -> tuple[dict[float, list[float]], list[list[float]]]:
     acc: dict[float, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])  # seconds, tokens, waiting sum, n
-    ttft: dict[float, HistogramSnapshot] = {}
-    itl: dict[float, HistogramSnapshot] = {}
-    for series in by_series.values():
-        series.sort(key=lambda r: r.ts)
-        up = [r for r in series if r.up]
-        last_of: dict[float, LoadReading] = {}
-        for a, b in itertools.pairwise(up):
-            ta, tb = a.ts.timestamp(), b.ts.timestamp()
-            w = _window_of(a, b, window_s)
+    per_series: list[list[float]] = []
+    for series, times in grouped:
+        windows = _windows_of(times, window_s)
+        per_series.append(windows)
+        for i, w in enumerate(windows):
+            a, b = series[i], series[i + 1]
             slot = acc[w]
-            slot[0] += tb - ta
+            slot[0] += times[i + 1] - times[i]
             slot[1] += increase(a.generation_tokens_total, b.generation_tokens_total)
             if b.requests_waiting is not None:
                 slot[2] += b.requests_waiting
                 slot[3] += 1
-            last_of[w] = b
-        before: Mapping[str, HistogramSnapshot] = _parsed(up[0].histograms_text) if up else {}
-        for w in sorted(last_of):
-            now = _parsed(last_of[w].histograms_text)  # each edge parsed once: it is the next window's start
+    return acc, per_series
+
+
+def _busy(acc: Mapping[float, list[float]], min_waiting: float | None) -> set[float] | None:
+    if min_waiting is None:
+        return None
+    return {w for w, (_, _, waiting, n) in acc.items() if n and waiting / n >= min_waiting}
+
+
+def edge_ids(readings: Iterable[LoadReading], window_s: float = 300.0, min_waiting: float | None = None) -> set[int]:
+    """Row ids of the scrapes whose histograms load_windows differences (with `min_waiting`, only
+    around saturated windows): a 5 s scrape interval reads at most 2 in 60 histograms."""
+    grouped = _by_series(readings)
+    acc, per_series = _accumulate(grouped, window_s)
+    busy = _busy(acc, min_waiting)
+    ids: set[int] = set()
+    for (series, _), series_windows in zip(grouped, per_series, strict=True):
+        for _, before, edge in _edges(series, series_windows, busy):
+            ids.add(before.row_id)
+            ids.add(edge.row_id)
+    return ids
+
+
+def load_windows(readings: Iterable[LoadReading], window_s: float = 300.0,
+                 min_waiting: float | None = None) -> list[LoadWindow]:
+    """The pool's windows from raw scrapes: the interval between two consecutive up scrapes of a
+    series belongs to the window holding its midpoint; histograms are differenced between the
+    last scrapes of consecutive windows. With `min_waiting`, latency quantiles are computed only
+    for the saturated windows (the only ones the estimate checks; the others get None)."""
+    grouped = _by_series(readings)
+    acc, per_series = _accumulate(grouped, window_s)
+    busy = _busy(acc, min_waiting)
+    ttft: dict[float, HistogramSnapshot] = {}
+    itl: dict[float, HistogramSnapshot] = {}
+    cache: tuple[int, Mapping[str, HistogramSnapshot]] | None = None
+    for (series, _), series_windows in zip(grouped, per_series, strict=True):
+        for w, before_r, edge in _edges(series, series_windows, busy):
+            before = cache[1] if cache is not None and cache[0] == id(before_r) else _parsed(before_r.histograms_text)
+            now = _parsed(edge.histograms_text)
+            cache = (id(edge), now)  # consecutive busy windows: this edge is the next one's start
             for name, out in ((TTFT, ttft), (ITL, itl)):
                 if name in now:
                     d = hist.delta(now[name], before.get(name))
                     out[w] = hist.add(out.get(w), d)
-            before = now
     windows: list[LoadWindow] = []
     for w in sorted(acc):
         seconds, tokens, waiting, n = acc[w]

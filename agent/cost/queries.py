@@ -57,16 +57,17 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
 
 
 def load_readings(conn: Connection, host: str, start: datetime, end: datetime,
-                  window_s: float = 300.0) -> list[LoadReading]:
+                  window_s: float = 300.0, min_waiting: float | None = None) -> list[LoadReading]:
     """The host's engine scrapes in [start, end) for the capacity estimate (raw samples: as far back
-    as store.raw_retention_days keeps them), with the histograms of the window edges only."""
+    as store.raw_retention_days keeps them), with the histograms of the window edges only (with
+    `min_waiting`: around saturated windows only)."""
     t = engine_samples
     rows = conn.execute(select(t.c.id, t.c.ts, t.c.server, t.c.model, t.c.engine, t.c.up,
                                t.c.generation_tokens_total, t.c.requests_waiting)
                         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end).order_by(t.c.ts)).all()
     readings = [LoadReading(utc(r[1]), f"{r[2]}|{r[3]}|{r[4]}", bool(r[5]), _float(r[6]), _float(r[7]),
                             None, int(r[0])) for r in rows]
-    wanted = sorted(edge_ids(readings, window_s))
+    wanted = sorted(edge_ids(readings, window_s, min_waiting))
     texts: dict[int, str] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i:i + 500]

@@ -725,7 +725,8 @@ def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, 
     for host in hosts:
         try:
             with engine.connect() as conn:
-                windows = load_windows(load_readings(conn, host, since, end, window), window)
+                readings = load_readings(conn, host, since, end, window, slo.min_waiting)
+            windows = load_windows(readings, window, slo.min_waiting)
         except SQLAlchemyError as exc:  # the capacity is an extra: the report keeps the utilization basis
             out.append(Capacity(host, gpus[host], None, 0, 0, 0, 0, None, None, (),
                                 f"{host}: capacity not measured: the engine samples could not be read "

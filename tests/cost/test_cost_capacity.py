@@ -182,3 +182,13 @@ def test_an_unreadable_engine_table_leaves_the_report_on_the_utilization_basis(s
     assert "capacity not measured: the engine samples could not be read" in report.capacities[0].reason
     assert report.total.verdicts[0].state != "unknown"
     assert report.hybrid[0].capacity_basis == "utilization"
+
+
+def test_latency_is_read_only_around_saturated_windows_with_the_same_estimate() -> None:
+    full = [dataclasses.replace(r, row_id=i) for i, r in enumerate(simulate(["low", "high", "low", "high"] * 2))]
+    everything = estimate_capacity("h1", load_windows(full), GPUS, SLO)
+    edges = edge_ids(full, min_waiting=SLO.min_waiting)
+    assert len(edges) < len(edge_ids(full))
+    sparse = [r if r.row_id in edges else dataclasses.replace(r, histograms_text=None) for r in full]
+    busy_only = estimate_capacity("h1", load_windows(sparse, min_waiting=SLO.min_waiting), GPUS, SLO)
+    assert busy_only == everything
