@@ -273,9 +273,12 @@ def gpus(config: str | None) -> None:
 @click.option("--by", "by", type=click.Choice(["model", "team", "caller", "route"]),
               help="Also show the cost split by this (showback; teams from cost.teams).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--hybrid", "hybrid", is_flag=True,
+              help="Also show the hybrid optimum: GPUs for the base load, the overflow on each API.")
 @_exits
 def cost(config: str | None, db_url: str | None, since: str | None, from_: str | None, to: str | None,
-         month: str | None, quarter: str | None, host_name: str | None, by: str | None, as_json: bool) -> None:
+         month: str | None, quarter: str | None, host_name: str | None, by: str | None, as_json: bool,
+         hybrid: bool) -> None:
     """Realized self-hosting cost per million tokens against API baselines, and the verdict.
 
     Reads only (never migrates or writes): prices are applied from the current settings to the
@@ -300,7 +303,7 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        render_report(console, report, by=by)
+        render_report(console, report, by=by, hybrid=hybrid)
 
 
 @main.command()

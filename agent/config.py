@@ -420,6 +420,19 @@ class CostSettings(_Section):
     """No verdict below this many hours of GPU telemetry observed (wall hours held)."""
     min_verdict_tokens: int = Field(100_000, ge=0)
     """No verdict below this many tokens served in the window."""
+    slo_ttft_p99_s: float = Field(2.0, gt=0)
+    """Measured capacity (agent/cost/capacity.py): a saturated window counts only with its TTFT p99 within this."""
+    slo_itl_p99_s: float = Field(0.2, gt=0)
+    """... and its inter-token latency p99 within this."""
+    capacity_window_s: float = Field(300.0, ge=30)
+    """Length of the windows the engine history is cut into for the capacity estimate."""
+    capacity_min_waiting: float = Field(1.0, gt=0)
+    """A window is saturated (high load) when at least this many requests waited on average."""
+    capacity_min_windows: int = Field(6, ge=1)
+    """Fewer saturated windows within the SLOs than this: "not enough high-load data"."""
+    capacity_days: float = Field(14.0, gt=0)
+    """The capacity is estimated from the last this many days of the report window: it describes the
+    deployment as it is now (an engine or model upgrade changes it), and bounds the engine rows read."""
 
     @model_validator(mode="after")
     def _overhead_in_order(self) -> CostSettings:

@@ -38,4 +38,9 @@ COST_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_cost_savings_usd_per_month", "gauge",
                "Monthly savings of self-hosting against the baseline at the measured run rate (negative: a loss).",
                ("baseline", "host")),
+    MetricSpec("campwatch_verdict_flip_days", "gauge",
+               "Days from the end of the cost window until the monthly volume trend (least squares) crosses the "
+               "baseline's break-even and the verdict flips; absent when the trend gives no date (under 3 months "
+               "with a week of data, or moving away from break-even). host=fleet for a fleet report.",
+               ("baseline", "host")),
 )

@@ -18,8 +18,9 @@ PROMPT = "request_prompt_tokens"
 GENERATION = "request_generation_tokens"
 
 
-def parse_histograms(text: str | None) -> dict[str, HistogramSnapshot]:
-    """The token histograms in a stored JSON text; malformed entries are skipped (a data gap)."""
+def parse_histograms(text: str | None, names: Sequence[str] = (PROMPT, GENERATION)) -> dict[str, HistogramSnapshot]:
+    """The named histograms (default: the token ones) in a stored JSON text; malformed entries are
+    skipped (a data gap)."""
     if not text:
         return {}
     try:
@@ -29,7 +30,7 @@ def parse_histograms(text: str | None) -> dict[str, HistogramSnapshot]:
     out: dict[str, HistogramSnapshot] = {}
     if not isinstance(raw, Mapping):
         return out
-    for name in (PROMPT, GENERATION):
+    for name in names:
         entry = raw.get(name)
         if not isinstance(entry, Mapping):
             continue

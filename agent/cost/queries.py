@@ -6,6 +6,7 @@ intervals crossing the range edges are measured exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, select, text
 
+from agent.cost.capacity import LoadReading, edge_ids
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
@@ -52,6 +54,26 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
             simulated=bool(r[5]), histograms_text=r[6] if r[4] else None,
         ))
     return out
+
+
+def load_readings(conn: Connection, host: str, start: datetime, end: datetime,
+                  window_s: float = 300.0, min_waiting: float | None = None) -> list[LoadReading]:
+    """The host's engine scrapes in [start, end) for the capacity estimate (raw samples: as far back
+    as store.raw_retention_days keeps them), with the histograms of the window edges only (with
+    `min_waiting`: around saturated windows only)."""
+    t = engine_samples
+    rows = conn.execute(select(t.c.id, t.c.ts, t.c.server, t.c.model, t.c.engine, t.c.up,
+                               t.c.generation_tokens_total, t.c.requests_waiting)
+                        .where(t.c.host == host, t.c.ts >= start, t.c.ts < end).order_by(t.c.ts)).all()
+    readings = [LoadReading(utc(r[1]), f"{r[2]}|{r[3]}|{r[4]}", bool(r[5]), _float(r[6]), _float(r[7]),
+                            None, int(r[0])) for r in rows]
+    wanted = sorted(edge_ids(readings, window_s, min_waiting))
+    texts: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        texts.update((int(r[0]), r[1]) for r in conn.execute(
+            select(t.c.id, t.c.histograms).where(t.c.id.in_(chunk))) if r[1] is not None)
+    return [dataclasses.replace(r, histograms_text=texts[r.row_id]) if r.row_id in texts else r for r in readings]
 
 
 def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) -> list[RequestTokens]:

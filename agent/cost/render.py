@@ -37,7 +37,7 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def render_report(console: Console, report: CostReport, by: str | None = None) -> None:
+def render_report(console: Console, report: CostReport, by: str | None = None, hybrid: bool = False) -> None:
     """Summary per host (and fleet), API baselines, periods, plan review, gaps, then the verdict."""
     span = f"{report.start:%Y-%m-%d %H:%M} → {report.end:%Y-%m-%d %H:%M} UTC"
     simulated = " (simulated data)" if report.total.totals.simulated else ""
@@ -76,6 +76,27 @@ def render_report(console: Console, report: CostReport, by: str | None = None) -
     for gap in report.gaps:
         console.print(f"[yellow]gap[/yellow] {gap.message}")
     render_verdict(console, report)
+    if hybrid:
+        render_hybrid(console, report)
+
+
+def render_hybrid(console: Console, report: CostReport) -> None:
+    """API only, self-host only and the cheapest mix per baseline, monthly."""
+    console.print(f"\n[bold]Hybrid[/bold] ({report.total.scope}): self-host the base load, the overflow on the API")
+    if report.hybrid:
+        table = Table(show_header=True, header_style="bold")
+        for column in ("baseline", "API only $/mo", "self-host only $/mo", "GPUs", "best mix $/mo", "mix GPUs",
+                       "share to API", "saving vs today $/mo"):
+            table.add_column(column, justify="left" if column == "baseline" else "right")
+        for h in report.hybrid:
+            table.add_row(h.baseline, _usd(h.api_only.usd_per_month if h.api_only else None),
+                          _usd(h.self_only.usd_per_month), str(h.self_only.gpus), _usd(h.best.usd_per_month),
+                          str(h.best.gpus), _pct(h.best.api_share), _usd(h.saving_usd_per_month))
+        console.print(table)
+        for h in report.hybrid:
+            console.print(" ".join(h.reasons), highlight=False)
+    for note in report.hybrid_notes:
+        console.print(f"[dim]{note}[/dim]", highlight=False)
 
 
 def render_verdict(console: Console, report: CostReport) -> None:
@@ -102,6 +123,17 @@ def render_verdict(console: Console, report: CostReport) -> None:
             console.print(f"[{_STYLE[v.state]}]{v.baseline}[/]: " + " ".join(own))
     for reason in shared:
         console.print(reason)
+    if report.flips:
+        console.print("[bold]When the answer flips[/bold] (monthly volume trend against break-even):")
+        for flip in report.flips:
+            console.print(flip.reason, highlight=False)
+    basis = {v.capacity_basis for v in scope.verdicts if v.utilization_needed is not None}
+    if basis:
+        words = ("measured capacity at saturation within the TTFT and inter-token SLOs" if basis == {"measured"}
+                 else "the NVML utilization scaled linearly (no measured capacity)")
+        console.print(f"[dim]util. needed rests on {words}.[/dim]", highlight=False)
+        for c in report.capacities:
+            console.print(f"[dim]{c.reason}[/dim]", highlight=False)
 
 
 def _breakeven(v: Verdict) -> str:

@@ -14,14 +14,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
 from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
+from agent.cost.capacity import Capacity, Slo, estimate_capacity, fleet_capacity, load_windows
+from agent.cost.forecast import Flip, MonthVolume, fit_trend, forecast_flip
+from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
-from agent.cost.units import MONTH_SECONDS, dec, per_mtok, utc
+from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
 from agent.samples import Point, labels
 
@@ -294,7 +298,9 @@ def run_rate_of(t: Totals) -> RunRate | None:
 
 
 def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str], settings: CostSettings,
-                 run_rate: RunRate | None = None, api_monthly: dict[str, Decimal | None] | None = None) -> ScopeReport:
+                 run_rate: RunRate | None = None, api_monthly: dict[str, Decimal | None] | None = None,
+                 capacity: float | None = None, gpus: int | None = None) -> ScopeReport:
+    """`capacity`: measured output tokens/s per GPU at the SLOs (None: the linear utilization scale)."""
     t = totals_of(rows)
     api = tuple(api_equivalent(b, rows, t.tokens) for b in baselines)
     gaps = gaps_of(scope, t, api, rows)
@@ -313,9 +319,22 @@ def scope_report(scope: str, rows: Sequence[LedgerRow], baselines: Sequence[str]
             else:
                 monthly = a.per_mtok * run_rate.tokens_per_month / dec(1_000_000) if a.per_mtok is not None else None
             verdicts.append(decide(a.baseline, run_rate, monthly, settings.at_risk_margin,
-                                   settings.regulated_data, notes))
+                                   settings.regulated_data, notes, capacity_per_gpu_month(t, capacity),
+                                   t.max_gpus if gpus is None else gpus))
     return ScopeReport(scope, t, basis_cost(t, "allocation", settings.output_token_weight),
                        basis_cost(t, "usage", settings.output_token_weight), api, run_rate, tuple(verdicts), gaps)
+
+
+def total_tokens_per_s(t: Totals, output_tokens_per_s: float | None) -> float | None:
+    """A capacity in output tokens/s as all tokens/s, at the window's mix of prompt and output tokens."""
+    if output_tokens_per_s is None or t.generation_tokens <= 0:
+        return None
+    return output_tokens_per_s * t.tokens / t.generation_tokens
+
+
+def capacity_per_gpu_month(t: Totals, output_tokens_per_s: float | None) -> Decimal | None:
+    per_s = total_tokens_per_s(t, output_tokens_per_s)
+    return dec(per_s) * dec(MONTH_SECONDS) if per_s is not None else None
 
 
 def insufficient_data(t: Totals, settings: CostSettings) -> str | None:
@@ -472,6 +491,14 @@ class CostReport:
     """Per host, the cost by team (for the exported campwatch_cost_usd_total{host,team})."""
     budgets: tuple[TeamBudget, ...] = ()
     """Per team: monthly budget, spend in the month of the report's end so far, run rate."""
+    hybrid: tuple[HybridResult, ...] = ()
+    """Per baseline: API only, self-host only and the cheapest mix (agent.cost.hybrid)."""
+    hybrid_notes: tuple[str, ...] = ()
+    """Why no hybrid figures are given, or which capacity basis they rest on."""
+    capacities: tuple[Capacity, ...] = ()
+    """Per host (pool): the measured capacity at the SLOs, or why there is none."""
+    flips: tuple[Flip, ...] = ()
+    """Per baseline of the total scope: when the volume trend flips the verdict (agent.cost.forecast)."""
 
     @property
     def gaps(self) -> tuple[DataGap, ...]:
@@ -496,13 +523,18 @@ def summarize(
     end: datetime, host: str | None, generated_at: datetime | None = None,
     segments: tuple[PriceSegment, ...] = (), period_label: str = "", source: ReportSource | None = None,
     groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None = None,
+    capacities: Sequence[Capacity] = (),
 ) -> CostReport:
     """The report over priced hours (pure); `groups` (the hours' request groups) enable attribution."""
     ids = [b.id for b in baselines]
     by_host: dict[str, list[LedgerRow]] = defaultdict(list)
     for r in rows:
         by_host[r.host].append(r)
-    hosts = tuple(scope_report(h, by_host[h], ids, settings) for h in sorted(by_host))
+    measured = {c.pool: c.tokens_per_s_per_gpu for c in capacities}
+    periods = periods_of(rows, settings.output_token_weight)
+    hosts = tuple(scope_report(h, by_host[h], ids, settings, capacity=measured.get(h)) for h in sorted(by_host))
+    fleet_cap = fleet_capacity([c for c in capacities if c.pool in by_host]) if len(capacities) >= len(by_host) \
+        else None
     if len(hosts) == 1:
         total = hosts[0]
     else:
@@ -513,16 +545,84 @@ def summarize(
             parts = [_api_monthly(s, b) for s in hosts if s.run_rate is not None]
             api_monthly[b] = sum((p for p in parts if p is not None), Decimal(0)) if parts and all(
                 p is not None for p in parts) else None
-        total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None)
+        total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None,
+                             capacity=fleet_cap, gpus=sum(s.totals.max_gpus for s in hosts))
     return CostReport(
         generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
         baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
-        hosts=hosts, total=total, periods=periods_of(rows, settings.output_token_weight),
+        hosts=hosts, total=total, periods=periods,
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
         **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
+        **_hybrid(rows, hosts, total, settings, measured.get(hosts[0].scope) if len(hosts) == 1 else fleet_cap),
+        capacities=tuple(capacities),
+        flips=flips_of(total, periods, utc(end)),
     )
+
+
+MONTH_MIN_HOURS = 168
+"""A month enters the volume trend with at least a week of hours with data."""
+
+
+def month_volumes(periods: Sequence[PeriodCost]) -> list[MonthVolume]:
+    """Each month's tokens scaled to 730 h by its hours with data (months with a week of data or more)."""
+    return [MonthVolume(p.start, p.totals.tokens * 730 / p.hours_with_data) for p in periods
+            if p.period == "month" and p.hours_with_data >= MONTH_MIN_HOURS]
+
+
+def flips_of(total: ScopeReport, periods: Sequence[PeriodCost], end: datetime) -> tuple[Flip, ...]:
+    trend = fit_trend(month_volumes(periods))
+    return tuple(forecast_flip(v.baseline, trend, v.breakeven_tokens_per_month, v.breakeven_reachable, end)
+                 for v in total.verdicts if v.state != "unknown")
+
+
+def demand_by_hour(rows: Sequence[LedgerRow]) -> list[float]:
+    """Tokens served per hour (every host summed), one entry per hour with any measure, in time order."""
+    by_hour: dict[datetime, int] = defaultdict(int)
+    for r in rows:
+        by_hour[r.hour] += r.prompt_tokens + r.generation_tokens
+    return [float(by_hour[h]) for h in sorted(by_hour)]
+
+
+def utilization_capacity(t: Totals) -> float | None:
+    """Tokens/s one GPU serves when busy all the time, on the linear NVML-utilization scale
+    (tokens / busy GPU-seconds): the basis used when no measured capacity is known."""
+    return t.tokens / t.busy_gpu_seconds if t.busy_gpu_seconds > 0 and t.tokens > 0 else None
+
+
+def _hybrid(rows: Sequence[LedgerRow], hosts: Sequence[ScopeReport], total: ScopeReport, settings: CostSettings,
+            measured_output: float | None) -> dict[str, Any]:
+    t = total.totals
+    if total.run_rate is None or t.allocated_gpu_seconds <= 0 or t.tokens <= 0:
+        return {"hybrid_notes": ("No hybrid mix: it needs GPU time and tokens measured in the window.",)}
+    short = insufficient_data(t, settings)
+    if short is not None:
+        return {"hybrid_notes": (f"No hybrid mix: {short}",)}
+    basis: CapacityBasis
+    measured = total_tokens_per_s(t, measured_output)
+    if measured is None:
+        linear = utilization_capacity(t)
+        if linear is None:
+            return {"hybrid_notes": ("No hybrid mix: no busy GPU time was measured, so the capacity per GPU is "
+                                     "unknown.",)}
+        value, basis = linear, "utilization"
+    else:
+        value, basis = measured, "measured"
+    overhead = sum((s.totals.overhead_usd * dec(MONTH_SECONDS) / dec(s.totals.held_seconds)
+                    for s in hosts if s.totals.held_seconds > 0), Decimal(0))
+    costs = HybridCosts(gpu_usd_per_month=t.gpu_usd * dec(MONTH_SECONDS) / dec(t.allocated_gpu_seconds),
+                        overhead_usd_per_month=overhead,
+                        energy_usd_per_token=t.energy_usd / dec(t.tokens),
+                        today_usd_per_month=total.run_rate.self_hosted_usd_per_month)
+    demand = demand_by_hour(rows)
+    regulated = demand if settings.regulated_data else None
+    results = tuple(hybrid_optimum(a.baseline, demand, value, a.per_mtok / MTOK, costs, regulated, basis)
+                    for a in total.api if a.per_mtok is not None)
+    words = ("measured at saturation within the SLOs (output tokens/s scaled to all tokens at the window's "
+             "prompt/output mix)" if basis == "measured" else
+             "tokens per busy GPU-second, a linear scale of NVML utilization (no measured capacity)")
+    return {"hybrid": results, "hybrid_notes": (f"Capacity per GPU: {value:,.1f} tokens/s, {words}.",)}
 
 
 def _attributions(rows: Sequence[LedgerRow], groups: Mapping[tuple[str, datetime], Sequence[RequestGroup]] | None,
@@ -598,10 +698,42 @@ def build_report(
         fleet = [m for m in everyone if m.host != host] + list(measures)
     rows, segments = price_rows(measures, groups, settings, baselines, fleet=fleet)
     found = tuple(sorted({m.host for m in measures}))
+    capacities = measure_capacities(engine, settings, start, end, found, rows)
     source = ReportSource(engine.url.render_as_string(hide_password=True), host or "all hosts", found,
                           _elsewhere(engine) if not found else ())
     return summarize(rows, settings, baselines, start, end, host, generated_at=moment, segments=segments,
-                     period_label=period_label, source=source, groups=groups)
+                     period_label=period_label, source=source, groups=groups, capacities=capacities)
+
+
+def capacity_slo(settings: CostSettings) -> Slo:
+    return Slo(settings.slo_ttft_p99_s, settings.slo_itl_p99_s, settings.capacity_min_waiting,
+               settings.capacity_min_windows)
+
+
+def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
+                       hosts: Sequence[str], rows: Sequence[LedgerRow]) -> tuple[Capacity, ...]:
+    """Each host's measured capacity from its raw engine scrapes in the last cost.capacity_days of
+    the window (reads only)."""
+    from agent.cost.queries import load_readings
+
+    gpus: dict[str, int] = defaultdict(int)
+    for r in rows:
+        gpus[r.host] = max(gpus[r.host], r.gpus)
+    slo, window = capacity_slo(settings), settings.capacity_window_s
+    since = max(start, end - timedelta(days=settings.capacity_days))
+    out: list[Capacity] = []
+    for host in hosts:
+        try:
+            with engine.connect() as conn:
+                readings = load_readings(conn, host, since, end, window, slo.min_waiting)
+            windows = load_windows(readings, window, slo.min_waiting)
+        except SQLAlchemyError as exc:  # the capacity is an extra: the report keeps the utilization basis
+            out.append(Capacity(host, gpus[host], None, 0, 0, 0, 0, None, None, (),
+                                f"{host}: capacity not measured: the engine samples could not be read "
+                                f"({type(exc).__name__})."))
+            continue
+        out.append(estimate_capacity(host, windows, gpus[host], slo, window))
+    return tuple(out)
 
 
 def _elsewhere(engine: Engine) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -616,6 +748,10 @@ def report_points(report: CostReport) -> list[Point]:
     points: list[Point] = []
     for scope in report.hosts:
         points += _scope_points(scope)
+    for flip in report.flips:
+        if flip.days_from_end is not None:
+            points.append(Point("campwatch_verdict_flip_days", flip.days_from_end,
+                                labels(baseline=flip.baseline, host=report.total.scope)))
     for host, by_team in report.host_attribution:
         for share in by_team.shares:
             for basis, usd in (("allocation", share.allocation_usd), ("usage", share.usage_usd)):
@@ -704,4 +840,5 @@ _PROPERTIES: dict[str, tuple[str, ...]] = {
     "RunRate": ("self_hosted_usd_per_month",),
     "Verdict": ("holds",),
     "PlanReview": ("tokens_ratio", "cost_ratio"),
+    "MixCost": ("api_share",),
 }

@@ -66,6 +66,10 @@ class Verdict:
     headroom: float | None
     """Share by which monthly traffic can fall before the API is cheaper (negative: must grow)."""
     reasons: tuple[str, ...]
+    gpus_needed: float | None = None
+    """GPUs' worth of measured capacity the break-even volume needs (None on the utilization basis)."""
+    capacity_basis: str = "utilization"
+    """What utilization_needed rests on: "measured" capacity at the SLOs, or NVML "utilization" (linear)."""
 
     @property
     def holds(self) -> bool | None:
@@ -79,9 +83,14 @@ def decide(
     margin: float,
     regulated: bool = False,
     notes: tuple[str, ...] = (),
+    capacity_tokens_per_gpu_month: Decimal | None = None,
+    gpus: int = 0,
 ) -> Verdict:
     """The verdict against one baseline. `api_usd_per_month` is the baseline's price of the same
-    monthly traffic (None when it could not be priced). `notes` (data gaps) are appended as reasons."""
+    monthly traffic (None when it could not be priced). `notes` (data gaps) are appended as reasons.
+    With `capacity_tokens_per_gpu_month` (measured capacity) and the `gpus` held, "utilization
+    needed" is the break-even volume over what those GPUs serve at the SLOs, not a linear scale of
+    the NVML utilization."""
     v, f, e = run_rate.tokens_per_month, run_rate.fixed_usd_per_month, run_rate.marginal_usd_per_month
     own = f + e
     tail = _tail(regulated, notes)
@@ -110,6 +119,15 @@ def decide(
     needed = (util * float(breakeven / v)) if util is not None and breakeven is not None else None
     headroom = float(1 - breakeven / v) if breakeven is not None else None
     reasons = [_price_sentence(baseline, state, savings, v, breakeven, margin)]
+    cap = capacity_tokens_per_gpu_month
+    if cap is not None and cap > 0 and gpus > 0 and breakeven is not None:
+        gpus_needed = float(breakeven / cap)
+        needed = gpus_needed / gpus
+        reasons.append(f"On the measured capacity at the SLOs, break-even needs {gpus_needed:,.2f} GPUs' worth of "
+                       f"throughput, {needed:.0%} of the {gpus} held"
+                       + (": more than they can serve." if needed > 1 else "."))
+        return Verdict(baseline, state, own, a, savings, breakeven, reachable, util, needed, headroom,
+                       (*reasons, *tail), gpus_needed, "measured")
     if needed is not None and util is not None:
         if needed > 1:
             reasons.append(f"Break-even would need the GPUs busy {needed:.0%} of the time, more than they can be "

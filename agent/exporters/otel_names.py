@@ -79,6 +79,7 @@ UNIT_SUFFIXES: tuple[tuple[str, str, bool], ...] = (
     ("_per_second", "1/s", False), ("_seconds", "s", True), ("_bytes", "By", True), ("_watts", "W", True),
     ("_joules", "J", True), ("_ratio", "1", True), ("_celsius", "Cel", True), ("_hz", "Hz", True),
     ("_usd", "{USD}", True), ("_tokens", "{token}", False), ("_rows", "{row}", False),
+    ("_days", "d", True),
 )
 """(Prometheus name suffix, UCUM unit, whether the suffix leaves the OTel name), most specific first:
 base units leave the name as OpenTelemetry asks; counted things and rates stay in it."""

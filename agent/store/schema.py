@@ -90,6 +90,7 @@ ENGINE_STORED_VALUES: tuple[str, ...] = (
 )
 ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = (
     "ttft_seconds",
+    "inter_token_latency_seconds",  # measured capacity checks the inter-token SLO (agent/cost/capacity.py)
     "e2e_latency_seconds",
     "request_prompt_tokens",
     "request_generation_tokens",
