@@ -22,7 +22,7 @@ from agent.exporters.web_auth import metrics_auth, tls_context
 from agent.runner import Runner
 from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
-from agent.store.migrate import upgrade
+from agent.store.revisions import at_head
 from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
@@ -99,7 +99,10 @@ class _Migrator:
 
     def ensure(self) -> bool:
         if not self.done:
-            upgrade(self.engine)
+            if not at_head(self.engine):  # Alembic is loaded only when there is something to migrate
+                from agent.store.migrate import upgrade
+
+                upgrade(self.engine)
             self.done = True
         return self.done
 
