@@ -21,7 +21,7 @@ from rich.console import Console
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, StoreError
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, MissingExtra, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,7 +35,7 @@ def _exits(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, FieldSpecError, ListenError) as exc:
+        except (ConfigError, FieldSpecError, ListenError, MissingExtra) as exc:
             err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:
@@ -314,6 +314,9 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
 def drift(config: str | None, db_url: str | None, model: str | None, host_name: str | None, last: bool,
           as_json: bool) -> None:
     """Test recent outputs (proxy records, captured texts) for drift against the reference window."""
+    from agent.extras import require_extra
+
+    require_extra("drift", "campwatch drift")
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
     from agent.review.frames import stored_hosts

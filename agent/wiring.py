@@ -177,6 +177,13 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     publishes the latest stored results; the first check runs one interval after start."""
     if not settings.drift.enabled:
         return []
+    from agent.extras import missing_modules
+
+    missing = missing_modules("drift")
+    if missing:  # said once here; no worker is started, so no failing check every interval
+        log.warning("drift checks are off: drift.enabled is true but the 'drift' extra is not installed "
+                    "(missing: %s); install it with pip install 'campwatch[drift]'", ", ".join(missing))
+        return []
     from agent.drift.points import drift_points
     from agent.drift.worker import DriftWorker
 
