@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
@@ -36,13 +37,13 @@ def _exits(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (ConfigError, FieldSpecError, ListenError, MissingExtra) as exc:
-            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:
-            err_console.print(f"[bold red]store error:[/] {scrub_text(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]store error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(3)
         except CampwatchError as exc:
-            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 

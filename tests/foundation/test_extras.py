@@ -56,6 +56,7 @@ def test_the_drift_command_without_its_extra_exits_2_naming_the_extra(tmp_path: 
     result = CliRunner().invoke(main, ["drift", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 2
     assert "'drift' extra" in result.output
+    assert "pip install 'campwatch[drift]'" in result.output  # brackets printed, not taken as markup
     assert not (tmp_path / "x.db").exists()  # refused before touching the database
 
 
