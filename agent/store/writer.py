@@ -8,6 +8,9 @@ thread that flushes it, one transaction per batch, each second.
   counted in campwatch_dropped_total{reason="rejected"} and logged once per table and column
   (never the value). Any other error means the store is unavailable: the batch is kept and
   retried with exponential backoff, logged on the first failure and then at most once a minute.
+- Rows go in by each backend's bulk path, inside the batch's transaction: COPY ... FROM STDIN on
+  PostgreSQL (psycopg 3), the driver's executemany on SQLite; other backends use SQLAlchemy's
+  insert. Driver errors are wrapped as SQLAlchemy would, so refusals split the batch as above.
 - While the store stays unavailable (spool_after_s, or the queue past spool_queue_fraction of its
   cap) and at shutdown, rows go to the local spool (agent.store.spool); it is replayed in order
   when the store is back. Every committed batch records (segment, first line) in spool_replays in
@@ -73,6 +76,75 @@ class _Batch:
         mid = len(self.rows) // 2
         return (_Batch(self.segment, self.first_line, self.rows[:mid], self.spooled, self.uncertain),
                 _Batch(self.segment, self.first_line + mid, self.rows[mid:], self.spooled, self.uncertain))
+
+
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """One table's bulk statement for one backend, with the column types' bind processors (the
+    conversions SQLAlchemy's own insert applies: timestamps to text on SQLite, JSON, ...)."""
+
+    statement: str
+    copy: bool
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @classmethod
+    def of(cls, codec: TableCodec, conn: Connection) -> _Bulk | None:
+        dialect = conn.dialect
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            copy = True
+        elif dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+            copy = False
+        else:
+            return None  # SQLAlchemy's insert
+        quote = dialect.identifier_preparer
+        table = quote.format_table(codec.table)
+        columns = ", ".join(quote.quote(name) for name in codec.columns)
+        processors = []
+        for i, name in enumerate(codec.columns):
+            processor = codec.table.c[name].type._cached_bind_processor(dialect)
+            if processor is not None:
+                processors.append((i, processor))
+        if copy:
+            return cls(f"COPY {table} ({columns}) FROM STDIN", True, tuple(processors))
+        marks = ", ".join("?" for _ in codec.columns)
+        return cls(f"INSERT INTO {table} ({columns}) VALUES ({marks})", False, tuple(processors))
+
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | list[list[Any]]:
+        if not self.processors:
+            return rows
+        out = []
+        for values in rows:
+            row = list(values)
+            for i, processor in self.processors:
+                if row[i] is not None:
+                    row[i] = processor(row[i])
+            out.append(row)
+        return out
+
+    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Write `rows` on the connection's DBAPI connection (its transaction); driver errors come
+        out as SQLAlchemy's DBAPIError subclasses, a lost connection invalidated."""
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            params = self.rows(rows)
+            if self.copy:
+                with cursor.copy(self.statement) as copy:
+                    for values in params:
+                        copy.write_row(values)
+            else:
+                cursor.executemany(self.statement, params)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            invalidated = conn.dialect.is_disconnect(exc, raw, cursor)
+            if invalidated:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(self.statement, None, exc, conn.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated,
+                                      dialect=conn.dialect) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
 
 def _describe(exc: BaseException) -> str:
@@ -153,6 +225,7 @@ class StoreWriter:
         self._logged_failure_at: float | None = None
         self._failures_since_log = 0
         self._rejected_logged: set[tuple[str, str]] = set()
+        self._bulk: dict[TableCodec, _Bulk | None] = {}
         self.accepted = 0
         self.spooled = 0
         """Rows taken by offer() and rows written to the spool, since this writer started."""
@@ -310,11 +383,11 @@ class StoreWriter:
         with self._engine.begin() as conn:
             if batch.uncertain and self._committed(conn, batch):
                 return 0
-            grouped: dict[TableCodec, list[dict[str, Any]]] = {}
+            grouped: dict[TableCodec, list[tuple[Any, ...]]] = {}
             for codec, values in batch.rows:
-                grouped.setdefault(codec, []).append(dict(zip(codec.columns, values, strict=True)))
+                grouped.setdefault(codec, []).append(values)
             for codec, rows in grouped.items():
-                conn.execute(codec.table.insert(), rows)
+                self._insert(conn, codec, rows)
             # markers of settled batches go, but never those of a segment still partly pending (its
             # markers say which of its lines are in); before this batch's own marker is written
             pending = {b.segment for b in (*self._retry, *self._inflight)}
@@ -327,6 +400,15 @@ class StoreWriter:
         for codec, rows in grouped.items():
             self._telemetry.written(codec.table.name, len(rows))
         return len(batch.rows)
+
+    def _insert(self, conn: Connection, codec: TableCodec, rows: list[tuple[Any, ...]]) -> None:
+        if codec not in self._bulk:
+            self._bulk[codec] = _Bulk.of(codec, conn)
+        bulk = self._bulk[codec]
+        if bulk is None:
+            conn.execute(codec.table.insert(), [dict(zip(codec.columns, values, strict=True)) for values in rows])
+        else:
+            bulk.execute(conn, rows)
 
     def _committed(self, conn: Connection, batch: _Batch) -> bool:
         end = batch.first_line + len(batch.rows)
