@@ -7,18 +7,21 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, event, select
 
+from agent.samples import GpuSample
 from agent.store.db import open_engine
 from agent.store.migrate import upgrade
 from agent.store.rows import encode
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
+from tests.store.helpers import T0, engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
 
 TABLES = (gpu_samples, request_records, engine_samples)
 
 
 def _rows() -> list[Any]:
-    return [*gpu_rows(50), request(ttft_seconds=0.125, completion_tokens=17, caller="team-a", status=429),
+    odd = GpuSample(ts=T0.replace(microsecond=123456), host="h1", gpu_index=1, uuid="GPU-1", model="H100",
+                    up=False, values={"power_watts": 300, "utilization_ratio": None})  # an int in a float column
+    return [*gpu_rows(49), odd, request(ttft_seconds=0.125, completion_tokens=17, caller="team-a", status=429),
             request(model="other", stream=True, refusal=True), engine_row("m1"), engine_row("m2")]
 
 
