@@ -129,6 +129,8 @@ async def _campwatch(args: argparse.Namespace) -> Any:
         upgrade(engine)
         sink = StoreWriter(engine, Telemetry("bench"))
         sink.start()
+        if os.environ.get("CAMPWATCH_BENCH_SWITCH_INTERVAL_S"):  # to try a shorter GIL switch interval
+            sys.setswitchinterval(float(os.environ["CAMPWATCH_BENCH_SWITCH_INTERVAL_S"]))
     proxy = ProxyServer(ProxySettings(listen="127.0.0.1:0", upstream=args.upstream),
                         CaptureSettings(caller_salt=SecretStr("bench")), "bench", sink)
     return proxy
@@ -454,7 +456,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--store", nargs="?", const="sqlite:///{dir}/bench.db",
                         help="campwatch's records go to a real StoreWriter flushing each second, as inside "
-                             "`campwatch run` (default sqlite:///{dir}/bench.db; a postgresql URL works too)")
+                             "`campwatch run` (default sqlite:///{dir}/bench.db; a postgresql URL works too); "
+                             "CAMPWATCH_BENCH_SWITCH_INTERVAL_S sets that process's GIL switch interval")
     args = parser.parse_args()
     if args.store and not args.role:
         os.environ[STORE_ENV] = args.store
