@@ -8,10 +8,14 @@ E2E_STAMP := $(E2E_VENV)/.installed-stamp
 
 .PHONY: demo test e2e lint typecheck bench soak soak-faults dashboards clean
 
+# The core, then the extras the demo and the tests use (drift, review), with pip's progress shown.
 $(STAMP): pyproject.toml
+	@echo "==> [1/3] virtual environment $(VENV)"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@echo "==> [2/3] pip"
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,postgres]"
+	@echo "==> [3/3] campwatch + extras postgres, drift, review, dev (Evidently, pandas, matplotlib, Jupyter kernel, linters: about 1.4 GB)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[postgres,drift,review,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, Problem, StoreError
+from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, MissingExtra, Problem, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,14 +36,14 @@ def _exits(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, FieldSpecError, ListenError) as exc:
-            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
+        except (ConfigError, FieldSpecError, ListenError, MissingExtra) as exc:
+            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:
-            err_console.print(f"[bold red]store error:[/] {scrub_text(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]store error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(3)
         except CampwatchError as exc:
-            err_console.print(f"[bold red]error:[/] {scrub_text(str(exc))}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 
@@ -326,6 +327,10 @@ def review(quarter: str | None, host_name: str | None, db_url: str | None, confi
     from datetime import UTC, datetime
     from pathlib import Path
 
+    from agent.extras import require_extra
+
+    require_extra("review", "campwatch review")
+
     from agent.periods import parse_instant, quarter_period
     from agent.review.render import (
         NOTEBOOKS_DIR,
@@ -367,6 +372,9 @@ def review(quarter: str | None, host_name: str | None, db_url: str | None, confi
 def drift(config: str | None, db_url: str | None, model: str | None, host_name: str | None, last: bool,
           as_json: bool) -> None:
     """Test recent outputs (proxy records, captured texts) for drift against the reference window."""
+    from agent.extras import require_extra
+
+    require_extra("drift", "campwatch drift")
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
     from agent.review.frames import stored_hosts
@@ -422,6 +430,11 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
     results), with a GPU price change and a month over plan in the settings it writes beside it."""
     from datetime import UTC, datetime
     from pathlib import Path
+
+    from agent.extras import require_extra
+
+    if not no_drift:
+        require_extra("drift", "campwatch seed-history's drift checks (--no-drift skips them)")
 
     from rich.progress import Progress
 

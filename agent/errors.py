@@ -10,6 +10,7 @@
     ├── StoreError             the database could not be opened, migrated or written
     │   └── StoreUnavailable   a write found the store unavailable; the writer keeps the rows
     ├── ListenError            a listener (/metrics, the proxy) could not bind its address at start
+    ├── MissingExtra           a command needs an optional install (extra `drift` or `review`) that is absent
     ├── CostError              a cost computation cannot be done with the data and settings given
     └── ReviewError            `campwatch review` could not render a report (a notebook cell failed,
                                papermill/nbconvert missing): names the notebook, cell and error
@@ -104,6 +105,17 @@ class CostError(CampwatchError):
 class BaselineError(ConfigError, CostError):
     """Configured API baselines that cannot be priced: a configuration problem (exit 2) that cost
     code may still catch as a CostError."""
+
+
+class MissingExtra(CampwatchError):
+    """A command needs packages of an optional extra that is not installed (exit 2); the message
+    names the extra, the missing modules and the pip command."""
+
+    def __init__(self, extra: str, what: str, missing: Sequence[str]) -> None:
+        self.extra = extra
+        self.missing = tuple(missing)
+        super().__init__(f"{what} needs the '{extra}' extra (missing: {', '.join(missing)}); install it with "
+                         f"pip install 'campwatch[{extra}]' (a checkout: make test, or pip install -e '.[{extra}]')")
 
 
 class ListenError(CampwatchError):

@@ -22,7 +22,7 @@ from agent.exporters.web_auth import metrics_auth, tls_context
 from agent.runner import Runner
 from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
-from agent.store.migrate import upgrade
+from agent.store.revisions import at_head
 from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
@@ -99,7 +99,10 @@ class _Migrator:
 
     def ensure(self) -> bool:
         if not self.done:
-            upgrade(self.engine)
+            if not at_head(self.engine):  # Alembic is loaded only when there is something to migrate
+                from agent.store.migrate import upgrade
+
+                upgrade(self.engine)
             self.done = True
         return self.done
 
@@ -173,6 +176,13 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     """Drift checks run in a child process (Evidently stays out of the agent). The first tick only
     publishes the latest stored results; the first check runs one interval after start."""
     if not settings.drift.enabled:
+        return []
+    from agent.extras import missing_modules
+
+    missing = missing_modules("drift")
+    if missing:  # said once here; no worker is started, so no failing check every interval
+        log.warning("drift checks are off: drift.enabled is true but the 'drift' extra is not installed "
+                    "(missing: %s); install it with pip install 'campwatch[drift]'", ", ".join(missing))
         return []
     from agent.drift.points import drift_points
     from agent.drift.worker import DriftWorker

@@ -115,9 +115,29 @@ async def _campwatch(args: argparse.Namespace) -> Any:
     from agent.capture.proxy import ProxyServer
     from agent.config import CaptureSettings, ProxySettings
 
+    sink: Any = _DiscardingSink()
+    if os.environ.get(STORE_ENV):  # --store: records go through a real StoreWriter flushing each second
+        import tempfile
+
+        from agent.store.db import open_engine
+        from agent.store.migrate import upgrade
+        from agent.store.writer import StoreWriter
+        from agent.telemetry import Telemetry
+
+        directory = tempfile.mkdtemp(prefix="bench-proxy-store-")
+        engine = open_engine(os.environ[STORE_ENV].replace("{dir}", directory))
+        upgrade(engine)
+        sink = StoreWriter(engine, Telemetry("bench"))
+        sink.start()
+        if os.environ.get("CAMPWATCH_BENCH_SWITCH_INTERVAL_S"):  # to try a shorter GIL switch interval
+            sys.setswitchinterval(float(os.environ["CAMPWATCH_BENCH_SWITCH_INTERVAL_S"]))
     proxy = ProxyServer(ProxySettings(listen="127.0.0.1:0", upstream=args.upstream),
-                        CaptureSettings(caller_salt=SecretStr("bench")), "bench", _DiscardingSink())
+                        CaptureSettings(caller_salt=SecretStr("bench")), "bench", sink)
     return proxy
+
+
+STORE_ENV = "CAMPWATCH_BENCH_PROXY_STORE"
+"""Set by --store (to the store URL, {dir} a temporary folder) for the campwatch role's process."""
 
 
 async def _bare(args: argparse.Namespace) -> web.BaseRunner:
@@ -434,7 +454,13 @@ def main() -> None:
                         help="pin the proxies to CPU 1 and the upstream and load generator to CPU 0")
     parser.add_argument("--uvloop", action="store_true", help="run both proxies on uvloop (if installed)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--store", nargs="?", const="sqlite:///{dir}/bench.db",
+                        help="campwatch's records go to a real StoreWriter flushing each second, as inside "
+                             "`campwatch run` (default sqlite:///{dir}/bench.db; a postgresql URL works too); "
+                             "CAMPWATCH_BENCH_SWITCH_INTERVAL_S sets that process's GIL switch interval")
     args = parser.parse_args()
+    if args.store and not args.role:
+        os.environ[STORE_ENV] = args.store
     if args.role:
         if args.uvloop and args.role in ("campwatch", "bare"):
             import uvloop  # optional: not a campwatch dependency

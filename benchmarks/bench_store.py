@@ -2,25 +2,40 @@
 PostgreSQL through the real StoreWriter (one transaction per flush).
 
     .venv/bin/python benchmarks/bench_store.py [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+    .venv/bin/python benchmarks/bench_store.py --ingest-only     # the ingest ratios alone (about 1 min)
+
+Ingest ratios (issue 14): the same GPU rows written through the store's own writer (its flushes:
+the batch's transaction, its bulk insert, its spool marker; offer(), which encodes each row once
+on the producer's side, is timed apart and printed in us/row) against the floor of each backend measured in
+the same run on the same table: psycopg 3 COPY ... FROM STDIN of the already-encoded tuples, and a
+single-transaction sqlite3 executemany (same WAL/synchronous pragmas) of the tuples with their
+timestamps already converted to SQLAlchemy's text form (the strictest floor: no conversion at all),
+and of the same tuples as they are (sqlite3's default datetime adapter converts them).
+One flush of all rows, and flushes of 600 rows (a busy sidecar's second) against the floor in
+600-row transactions. 3 repetitions, min/median of the rows/s ratio.
+Targets: PostgreSQL >= 0.9x COPY, SQLite >= 0.9x executemany.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from agent.samples import GpuSample
 from agent.store.db import open_engine
 from agent.store.maintenance import maintain
 from agent.store.migrate import upgrade
-from agent.store.schema import GPU_STORED_FIELDS, gpu_rollups_1m
+from agent.store.rows import encode
+from agent.store.schema import GPU_STORED_FIELDS, gpu_rollups_1m, gpu_samples
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 
@@ -57,10 +72,127 @@ def write_all(url: str, rows: list[GpuSample], batch: int) -> float:
     return elapsed
 
 
+INGEST_ROWS = 60_000
+INGEST_REPS = 3
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+OFFER_US: list[float] = []
+"""Microseconds per row that offer() took (encoding, on the producer's thread), per writer run."""
+
+
+def _writer_rate(engine: Engine, rows: list[GpuSample], size: int) -> float:
+    """Rows/s of the writer's flushes (what runs on its thread); offer() is timed apart."""
+    with engine.begin() as conn:
+        conn.execute(gpu_samples.delete())
+    writer = StoreWriter(engine, Telemetry("bench-host"), queue_max_rows=len(rows) * 2)
+    flushing = offering = 0.0
+    for lo, hi in _chunks(len(rows), size):
+        started = time.perf_counter()
+        writer.offer(rows[lo:hi])
+        offered = time.perf_counter()
+        writer.flush()
+        flushing += time.perf_counter() - offered
+        offering += offered - started
+    OFFER_US.append(offering / len(rows) * 1e6)
+    return len(rows) / flushing
+
+
+def _copy_rate(pg_url: str, tuples: list[tuple[object, ...]], columns: tuple[str, ...], size: int) -> float:
+    import psycopg
+
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute("DELETE FROM gpu_samples")
+        conn.commit()
+        statement = f"COPY gpu_samples ({', '.join(columns)}) FROM STDIN"
+        started = time.perf_counter()
+        for lo, hi in _chunks(len(tuples), size):
+            with conn.transaction(), conn.cursor() as cur, cur.copy(statement) as copy:
+                for values in tuples[lo:hi]:
+                    copy.write_row(values)
+        return len(tuples) / (time.perf_counter() - started)
+
+
+def _executemany_rate(path: Path, tuples: list[tuple[object, ...]], columns: tuple[str, ...], size: int) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("DELETE FROM gpu_samples")
+        statement = f"INSERT INTO gpu_samples ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        started = time.perf_counter()
+        for lo, hi in _chunks(len(tuples), size):
+            conn.execute("BEGIN")
+            conn.executemany(statement, tuples[lo:hi])
+            conn.execute("COMMIT")
+        return len(tuples) / (time.perf_counter() - started)
+    finally:
+        conn.close()
+
+
+def _ratio_line(name: str, floor: str, pairs: list[tuple[float, float]]) -> str:
+    ratios = [w / f for w, f in pairs]
+    return (f"{name}: writer {statistics.median(w for w, _ in pairs):,.0f} rows/s, {floor} "
+            f"{statistics.median(f for _, f in pairs):,.0f} rows/s (medians); ratio min {min(ratios):.2f}x, "
+            f"median {statistics.median(ratios):.2f}x  [{', '.join(f'{r:.2f}' for r in ratios)}]")
+
+
+def ingest(pg_admin: str) -> None:
+    rows = day_of_samples()[:INGEST_ROWS]
+    codec = encode(rows[0])[0]
+    columns = codec.columns
+    tuples = [encode(r)[1] for r in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ingest.db"
+        engine = open_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        dialect = engine.dialect
+        processors = [gpu_samples.c[name].type._cached_bind_processor(dialect) for name in columns]
+        converted = [tuple(v if p is None or v is None else p(v) for v, p in zip(t, processors, strict=True))
+                     for t in tuples]
+        for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
+            triples = [(_writer_rate(engine, rows, size), _executemany_rate(path, converted, columns, size),
+                        _executemany_rate(path, tuples, columns, size)) for _ in range(INGEST_REPS)]
+            print(_ratio_line(f"SQLite ingest, {len(rows):,} GPU rows, {label}",
+                              "sqlite3 executemany of pre-converted tuples", [(w, f) for w, f, _ in triples]))
+            print(_ratio_line(f"SQLite ingest, {len(rows):,} GPU rows, {label}",
+                              "sqlite3 executemany of the same tuples (sqlite3 adapts the datetimes)",
+                              [(w, f) for w, _, f in triples]))
+        engine.dispose()
+    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
+    name = f"campwatch_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        print(f"PostgreSQL ingest: skipped ({exc.__class__.__name__}: not reachable at {pg_admin})")
+        return
+    try:
+        pg_url = pg_admin.rsplit("/", 1)[0] + f"/{name}"
+        engine = open_engine(pg_url)
+        upgrade(engine)
+        for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
+            pairs = [(_writer_rate(engine, rows, size), _copy_rate(pg_url, tuples, columns, size))
+                     for _ in range(INGEST_REPS)]
+            print(_ratio_line(f"PostgreSQL ingest, {len(rows):,} GPU rows, {label}", "psycopg COPY", pairs))
+        engine.dispose()
+        print(f"offer() (encoding, producer side): median {statistics.median(OFFER_US):.1f} us/row")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--ingest-only", action="store_true", help="only the ingest ratios against COPY/executemany")
     args = parser.parse_args()
+    ingest(args.pg)
+    if args.ingest_only:
+        return
     rows = day_of_samples()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"

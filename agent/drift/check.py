@@ -79,6 +79,9 @@ def check_model(engine: Engine, settings: DriftSettings, host: str, model: str, 
              "captured_outputs": _part_status(ref_text, cur_text, texts_short)}
     version = None
     if records_short is None or texts_short is None:
+        from agent.extras import require_extra
+
+        require_extra("drift", "a drift check")  # one clear error, not an ImportError, without the extra
         from agent.drift import compute
 
         version = compute.EVIDENTLY_VERSION

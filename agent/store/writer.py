@@ -8,6 +8,9 @@ thread that flushes it, one transaction per batch, each second.
   counted in campwatch_dropped_total{reason="rejected"} and logged once per table and column
   (never the value). Any other error means the store is unavailable: the batch is kept and
   retried with exponential backoff, logged on the first failure and then at most once a minute.
+- Rows go in by each backend's bulk path, inside the batch's transaction: COPY ... FROM STDIN on
+  PostgreSQL (psycopg 3), the driver's executemany on SQLite; other backends use SQLAlchemy's
+  insert. Driver errors are wrapped as SQLAlchemy would, so refusals split the batch as above.
 - While the store stays unavailable (spool_after_s, or the queue past spool_queue_fraction of its
   cap) and at shutdown, rows go to the local spool (agent.store.spool); it is replayed in order
   when the store is back. Every committed batch records (segment, first line) in spool_replays in
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, Integer, delete, select, text
+from sqlalchemy import BigInteger, Boolean, Connection, Engine, Float, Integer, delete, select, text
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from agent.errors import StoreUnavailable
@@ -73,6 +77,107 @@ class _Batch:
         mid = len(self.rows) // 2
         return (_Batch(self.segment, self.first_line, self.rows[:mid], self.spooled, self.uncertain),
                 _Batch(self.segment, self.first_line + mid, self.rows[mid:], self.spooled, self.uncertain))
+
+
+_SQLITE_DATETIME_FORMAT: str = SQLITE_DATETIME._storage_format
+
+
+def _value_code(i: int, column_type: Any, dialect: Any, sqlite: bool) -> str:
+    """Python source converting value v[i] as SQLAlchemy's bind processor p{i} would, inline for
+    the types campwatch stores on SQLite (timestamps, booleans, floats); anything else (a value of
+    an unexpected type, None) goes through p{i} itself, so its errors are SQLAlchemy's."""
+    if not sqlite:
+        return f"p{i}(v[{i}])"
+    impl = column_type.dialect_impl(dialect)
+    if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
+        # the default storage format is isoformat's, without the UTC offset (SQLAlchemy ignores tzinfo)
+        return f"(v[{i}].isoformat(' ', 'microseconds')[:26] if v[{i}].__class__ is datetime else p{i}(v[{i}]))"
+    if type(impl) is Boolean:
+        return f"(1 if v[{i}] is True else 0 if v[{i}] is False else p{i}(v[{i}]))"
+    if type(impl) is Float and not impl.asdecimal:
+        # sqlite3 binds int and float as they are; a REAL column stores both as REAL
+        return f"(v[{i}] if v[{i}].__class__ is float else p{i}(v[{i}]))"
+    return f"p{i}(v[{i}])"
+
+
+RowConverter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _row_converter(codec: TableCodec, dialect: Any, sqlite: bool) -> RowConverter | None:
+    """One compiled function per table turning a stored-value tuple into the driver's parameters
+    (a function call per row instead of one per value); None when no column needs converting."""
+    names: dict[str, Any] = {"datetime": datetime}
+    parts = []
+    for i, name in enumerate(codec.columns):
+        column_type = codec.table.c[name].type
+        processor = column_type._cached_bind_processor(dialect)
+        if processor is None:
+            parts.append(f"v[{i}]")
+            continue
+        names[f"p{i}"] = processor
+        parts.append(_value_code(i, column_type, dialect, sqlite))
+    if len(names) == 1:
+        return None
+    source = f"def convert(v):\n    return ({', '.join(parts)},)\n"
+    exec(compile(source, f"<campwatch bulk row {codec.table.name}>", "exec"), names)
+    return names["convert"]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bulk:
+    """One table's bulk statement for one backend, with the column types' bind processors (the
+    conversions SQLAlchemy's own insert applies: timestamps to text on SQLite, JSON, ...)."""
+
+    statement: str
+    copy: bool
+    convert: RowConverter | None
+
+    @classmethod
+    def of(cls, codec: TableCodec, conn: Connection) -> _Bulk | None:
+        dialect = conn.dialect
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            copy = True
+        elif dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+            copy = False
+        else:
+            return None  # SQLAlchemy's insert
+        quote = dialect.identifier_preparer
+        table = quote.format_table(codec.table)
+        columns = ", ".join(quote.quote(name) for name in codec.columns)
+        convert = _row_converter(codec, dialect, sqlite=not copy)
+        if copy:
+            return cls(f"COPY {table} ({columns}) FROM STDIN", True, convert)
+        marks = ", ".join("?" for _ in codec.columns)
+        return cls(f"INSERT INTO {table} ({columns}) VALUES ({marks})", False, convert)
+
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        convert = self.convert
+        return rows if convert is None else [convert(values) for values in rows]
+
+    def execute(self, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Write `rows` on the connection's DBAPI connection (its transaction); driver errors come
+        out as SQLAlchemy's DBAPIError subclasses, a lost connection invalidated."""
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            params = self.rows(rows)
+            if self.copy:
+                with cursor.copy(self.statement) as copy:
+                    for values in params:
+                        copy.write_row(values)
+            else:
+                cursor.executemany(self.statement, params)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            invalidated = conn.dialect.is_disconnect(exc, raw, cursor)
+            if invalidated:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(self.statement, None, exc, conn.dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated,
+                                      dialect=conn.dialect) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
 
 def _describe(exc: BaseException) -> str:
@@ -153,6 +258,7 @@ class StoreWriter:
         self._logged_failure_at: float | None = None
         self._failures_since_log = 0
         self._rejected_logged: set[tuple[str, str]] = set()
+        self._bulk: dict[TableCodec, _Bulk | None] = {}
         self.accepted = 0
         self.spooled = 0
         """Rows taken by offer() and rows written to the spool, since this writer started."""
@@ -310,11 +416,16 @@ class StoreWriter:
         with self._engine.begin() as conn:
             if batch.uncertain and self._committed(conn, batch):
                 return 0
-            grouped: dict[TableCodec, list[dict[str, Any]]] = {}
+            # by identity: hashing the (frozen dataclass) codec for every row cost more than the insert
+            by_id: dict[int, tuple[TableCodec, list[tuple[Any, ...]]]] = {}
             for codec, values in batch.rows:
-                grouped.setdefault(codec, []).append(dict(zip(codec.columns, values, strict=True)))
-            for codec, rows in grouped.items():
-                conn.execute(codec.table.insert(), rows)
+                group = by_id.get(id(codec))
+                if group is None:
+                    group = by_id[id(codec)] = (codec, [])
+                group[1].append(values)
+            grouped = list(by_id.values())
+            for codec, rows in grouped:
+                self._insert(conn, codec, rows)
             # markers of settled batches go, but never those of a segment still partly pending (its
             # markers say which of its lines are in); before this batch's own marker is written
             pending = {b.segment for b in (*self._retry, *self._inflight)}
@@ -324,9 +435,18 @@ class StoreWriter:
             conn.execute(spool_replays.insert().values(segment=batch.segment, first_line=batch.first_line,
                                                        rows=len(batch.rows), committed_at=now))
         self._forget = [segment for segment in self._forget if segment in pending]
-        for codec, rows in grouped.items():
+        for codec, rows in grouped:
             self._telemetry.written(codec.table.name, len(rows))
         return len(batch.rows)
+
+    def _insert(self, conn: Connection, codec: TableCodec, rows: list[tuple[Any, ...]]) -> None:
+        if codec not in self._bulk:
+            self._bulk[codec] = _Bulk.of(codec, conn)
+        bulk = self._bulk[codec]  # once per table and batch
+        if bulk is None:
+            conn.execute(codec.table.insert(), [dict(zip(codec.columns, values, strict=True)) for values in rows])
+        else:
+            bulk.execute(conn, rows)
 
     def _committed(self, conn: Connection, batch: _Batch) -> bool:
         end = batch.first_line + len(batch.rows)

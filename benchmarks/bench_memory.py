@@ -1,0 +1,219 @@
+"""Benchmark: resident memory and import time of `campwatch run` against a bare Python + aiohttp +
+prometheus_client process, measured in the same run.
+
+    .venv/bin/python benchmarks/bench_memory.py             # about 1.5 minutes
+    .venv/bin/python benchmarks/bench_memory.py --quick     # about 40 s
+
+`campwatch run` sees 8 GPUs through the fake NVML library (tests/fakenvml, scenario h100_8gpu),
+scrapes one simulated vLLM server's /metrics and proxies chat requests to it (a few per second, so
+the store writes), with the default settings otherwise (drift enabled, its first check one interval
+away: no drift run in progress), on a database already migrated (every start but the first; the
+first start on a fresh database, which loads Alembic to migrate, is printed too). The floor is a
+bare process serving prometheus_client's exposition over aiohttp. RSS is read from
+/proc/<pid>/status (VmRSS) about once a second after a warm-up; the figure is the highest reading.
+Import time is the wall time of a fresh interpreter importing the run path (`agent.cli` +
+`agent.wiring` + what build_runner loads) against one importing aiohttp and prometheus_client. 3
+repetitions, min/median. Target: <= 60 MiB RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "fakenvml"))
+
+TARGET_MIB = 60.0
+PY = sys.executable
+CAMPWATCH = str(Path(PY).with_name("campwatch"))
+
+BARE = """
+import asyncio, sys
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+async def metrics(request):
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+app = web.Application(); app.router.add_get("/metrics", metrics)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+IMPORT_RUN_PATH = """
+import agent.cli, agent.wiring, agent.runner, agent.capture.proxy, agent.collectors.gpu.collector
+import agent.collectors.engine.collector, agent.cost.report, agent.drift.points, agent.drift.worker
+"""
+IMPORT_BARE = "import asyncio, aiohttp.web, prometheus_client"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def _wait_http(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                answer.read()
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def _upstream(port: int) -> None:
+    from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
+
+    async def main() -> None:
+        await start_server(SimulatedModelServer(SimServerConfig(tokens_per_chunk=4)), port=port)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _chat(proxy_port: int) -> None:
+    body = json.dumps({"model": "simulated/llama-3.1-8b-instruct", "max_tokens": 8,
+                       "messages": [{"role": "user", "content": "hi there"}]}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+    except OSError:
+        pass  # the figure is memory; a refused request only means less to write
+
+
+def _watch(proc: subprocess.Popen[bytes], seconds: float, warmup_s: float, proxy_port: int | None) -> float:
+    """Highest RSS over `seconds` after `warmup_s`, sending a few proxy requests a second meanwhile."""
+    start = time.monotonic()
+    peak = 0.0
+    while time.monotonic() - start < warmup_s + seconds:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early with {proc.returncode}")
+        if proxy_port is not None:
+            for _ in range(4):
+                _chat(proxy_port)
+        if time.monotonic() - start >= warmup_s:
+            peak = max(peak, _rss_mib(proc.pid))
+        time.sleep(0.5)
+    return peak
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: float, *, migrated: bool) -> float:
+    """`migrated`: the database is already at head (every start but the first), else a fresh file."""
+    proxy_port, metrics_port = _free_port(), _free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        if migrated:
+            subprocess.run([CAMPWATCH, "db", "upgrade", "--db", f"sqlite:///{tmp}/cw.db"], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, FAKENVML_SCENARIO=str(scenario), LD_LIBRARY_PATH=str(library_dir),
+                   CAMPWATCH_LOG_LEVEL="WARNING")
+        proc = subprocess.Popen(
+            [CAMPWATCH, "run", "--db", f"sqlite:///{tmp}/cw.db", "--engine-url",
+             f"http://127.0.0.1:{engine_port}/metrics", "--proxy-listen", f"127.0.0.1:{proxy_port}",
+             "--proxy-upstream", f"http://127.0.0.1:{engine_port}", "--metrics-port", str(metrics_port),
+             "--host", "bench"],
+            env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _wait_http(f"http://127.0.0.1:{metrics_port}/metrics")
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
+                text = answer.read().decode()
+            if "campwatch_gpu_up{" not in text:
+                raise RuntimeError("campwatch run exports no GPU series: the fake NVML did not load")
+            return _watch(proc, seconds, warmup_s=8.0, proxy_port=proxy_port)
+        finally:
+            _stop(proc)
+
+
+def bare_rss(seconds: float) -> float:
+    port = _free_port()
+    proc = subprocess.Popen([PY, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/metrics")
+        return _watch(proc, seconds, warmup_s=2.0, proxy_port=None)
+    finally:
+        _stop(proc)
+
+
+def import_seconds(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([PY, "-c", code], check=True, cwd=ROOT)
+    return time.perf_counter() - start
+
+
+def _fmt(values: list[float], unit: str) -> str:
+    return f"min {min(values):.1f} {unit}, median {statistics.median(values):.1f} {unit}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter watch windows")
+    parser.add_argument("--role", choices=["upstream"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "upstream":
+        _upstream(args.port)
+        return
+    from fakenvml_harness import SCENARIOS, build_fake_library
+
+    library_dir = build_fake_library().parent
+    scenario = SCENARIOS / "h100_8gpu.scn"
+    seconds = 6.0 if args.quick else 15.0
+    engine_port = _free_port()
+    upstream = subprocess.Popen([PY, __file__, "--role", "upstream", "--port", str(engine_port)])
+    try:
+        _wait_http(f"http://127.0.0.1:{engine_port}/metrics")
+        rows: list[tuple[float, float, float, float, float]] = []
+        for rep in range(3):
+            cw = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=True)
+            fresh = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=False)
+            bare = bare_rss(seconds / 2)
+            cw_import = import_seconds(IMPORT_RUN_PATH)
+            bare_import = import_seconds(IMPORT_BARE)
+            rows.append((cw, bare, cw_import, bare_import, fresh))
+            print(f"rep {rep + 1}: campwatch run {cw:.1f} MiB (first start on a fresh database {fresh:.1f}), "
+                  f"bare {bare:.1f} MiB ({cw / bare:.2f}x); "
+                  f"import {cw_import:.2f} s vs bare {bare_import:.2f} s ({cw_import / bare_import:.2f}x)")
+    finally:
+        _stop(upstream)
+    cws = [r[0] for r in rows]
+    print(f"campwatch run RSS: {_fmt(cws, 'MiB')} (target <= {TARGET_MIB:.0f} MiB: "
+          f"{'met' if min(cws) <= TARGET_MIB else 'NOT met'})")
+    print(f"campwatch run RSS, first start on a fresh database: {_fmt([r[4] for r in rows], 'MiB')}")
+    print(f"bare aiohttp + prometheus_client RSS: {_fmt([r[1] for r in rows], 'MiB')}")
+    print(f"RSS ratio to bare: {_fmt([r[0] / r[1] for r in rows], 'x')}")
+    print(f"import time: campwatch {_fmt([r[2] for r in rows], 's')}, bare {_fmt([r[3] for r in rows], 's')}, "
+          f"ratio {_fmt([r[2] / r[3] for r in rows], 'x')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Rows go in by each backend's bulk path (COPY on PostgreSQL, the driver's executemany on SQLite)
+and are stored exactly as SQLAlchemy's own insert stores them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, delete, event, select
+
+from agent.samples import GpuSample
+from agent.store.db import open_engine
+from agent.store.migrate import upgrade
+from agent.store.rows import encode
+from agent.store.writer import StoreWriter
+from agent.telemetry import Telemetry
+from tests.store.helpers import T0, engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
+
+TABLES = (gpu_samples, request_records, engine_samples)
+
+
+def _rows() -> list[Any]:
+    odd = GpuSample(ts=T0.replace(microsecond=123456), host="h1", gpu_index=1, uuid="GPU-1", model="H100",
+                    up=False, values={"power_watts": 300, "utilization_ratio": None})  # an int in a float column
+    return [*gpu_rows(49), odd, request(ttft_seconds=0.125, completion_tokens=17, caller="team-a", status=429),
+            request(model="other", stream=True, refusal=True), engine_row("m1"), engine_row("m2")]
+
+
+def _stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    with engine.connect() as conn:
+        for table in TABLES:
+            columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+            out[table.name] = sorted(conn.execute(select(*columns)).all(), key=repr)
+    return out
+
+
+def test_the_writer_stores_every_table_as_sqlalchemys_insert_does_without_per_row_insert_statements(
+        db_url: str) -> None:
+    engine = open_engine(db_url)
+    upgrade(engine)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
+    writer = StoreWriter(engine, Telemetry("h1"))
+    rows = _rows()
+    writer.offer(rows)
+    assert writer.flush() == len(rows)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO")
+               and any(t.name in s.split("(")[0] for t in TABLES)]
+    assert inserts == []  # the bulk path, not SQLAlchemy's executemany
+    by_writer = _stored(engine)
+    with engine.begin() as conn:
+        for table in TABLES:
+            conn.execute(delete(table))
+        for item in rows:  # the reference: SQLAlchemy's insert of the same storable values
+            codec, values, _changed = encode(item)
+            conn.execute(codec.table.insert(), [dict(zip(codec.columns, values, strict=True))])
+    assert _stored(engine) == by_writer
+    assert [len(by_writer[t.name]) for t in TABLES] == [50, 2, 2]
+    engine.dispose()
