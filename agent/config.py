@@ -327,11 +327,12 @@ class PricingSettings(_Section):
         return PricingSettings(**values)
 
 
-def _dated_value(value: Decimal, changes: tuple[DatedAmount, ...], day: date) -> Decimal:
+def _dated_value(value: Decimal, changes: tuple[DatedAmount | DatedDiscount, ...], day: date) -> Decimal:
+    """`value`, or the last of the (date-ordered) changes in force on `day`."""
     for change in changes:
         if change.effective_from > day:
             break
-        value = change.value
+        value = change.value if isinstance(change, DatedAmount) else change.discount
     return value
 
 
@@ -360,12 +361,7 @@ class BaselineSettings(_Section):
         return self
 
     def discount_on(self, day: date) -> Decimal:
-        value = self.discount
-        for change in self.discount_changes:
-            if change.effective_from > day:
-                break
-            value = change.discount
-        return value
+        return _dated_value(self.discount, self.discount_changes, day)
 
 
 class PlanQuarter(_Section):

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from agent.store.schema import ENGINE_STORED_VALUES
+
 SourceType = Literal["counter", "gauge", "histogram", "info"]
 
 
@@ -130,24 +132,8 @@ HISTOGRAMS: tuple[str, ...] = (
     "preemptions_per_request",
 )
 RAW_EXPORTED: tuple[str, ...] = (
-    "prompt_tokens_total",
-    "generation_tokens_total",
-    "cached_prompt_tokens_total",
-    "preemptions_total",
-    "prefix_cache_queries_total",
-    "prefix_cache_hits_total",
-    "requests_finished_total",
-    "requests_errored_total",
-    "requests_aborted_total",
-    "admission_rejections_total",
-    "spec_decode_accepted_tokens_total",
-    "spec_decode_draft_tokens_total",
-    "estimated_flops_total",
-    "estimated_read_bytes_total",
-    "estimated_write_bytes_total",
-    "requests_running",
-    "requests_waiting",
-    "kv_cache_usage_ratio",
+    *ENGINE_STORED_VALUES,
+    # exported, not stored: KV-cache token counts (SGLang 0.5.2x, vLLM cache config)
     "kv_cache_used_tokens",
     "kv_cache_available_tokens",
     "kv_cache_evictable_tokens",
