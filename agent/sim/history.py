@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from agent.samples import EngineSample, GpuSample, HistogramSnapshot, RequestRecord
 from agent.sim.trace import TraceRequest, load_trace
 from agent.sim.vllm_metrics import token_buckets
-from agent.store.rows import to_row
+from agent.store.rows import insert_rows
 
 MODEL = "simulated/llama-3.1-8b-instruct"
 SERVER = "http://127.0.0.1:8000/metrics"
@@ -108,17 +108,6 @@ def _snapshot(bounds: tuple[float, ...], counts: Any, total: float) -> Histogram
                              float(total), float(cumulative[-1]))
 
 
-def _insert(engine: Engine, rows: list[Any]) -> None:
-    """Bulk insert through the store's one sample-to-row mapping (agent.store.rows.to_row)."""
-    by_table: dict[Any, list[dict[str, Any]]] = {}
-    for item in rows:
-        table, row = to_row(item)
-        by_table.setdefault(table, []).append(row)
-    with engine.begin() as conn:
-        for table, values in by_table.items():
-            conn.execute(table.insert(), values)
-
-
 def seed_history(engine: Engine, plan: HistoryPlan, progress: Progress | None = None) -> dict[str, int]:
     """Write the simulated history (the store must be migrated), one day at a time as the agent
     would: raw samples, then the rollups and cost measures of that day, then the day's drift check.
@@ -183,7 +172,7 @@ def seed_history(engine: Engine, plan: HistoryPlan, progress: Progress | None = 
                 rows.append(_record(minute, plan, pick, pick.choice(requests_trace),
                                     drifted=drift_from is not None and minute >= drift_from))
             minute += timedelta(minutes=1)
-        _insert(engine, rows)
+        insert_rows(engine, rows)
         written["gpu_samples"] += sum(isinstance(r, GpuSample) for r in rows)
         written["engine_samples"] += sum(isinstance(r, EngineSample) for r in rows)
         written["request_records"] += sum(isinstance(r, RequestRecord) for r in rows)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, String, Table, Text
+from sqlalchemy import DateTime, Engine, String, Table, Text
 
 from agent.samples import CapturedOutput, DriftResult, EngineSample, GpuSample, RequestRecord, Row
 from agent.store.schema import (
@@ -134,3 +134,15 @@ def encode(item: Row) -> tuple[TableCodec, tuple[Any, ...], list[str]]:
                 values[index] = fixed
                 reasons.append(reason)
     return codec, tuple(values), reasons
+
+
+def insert_rows(engine: Engine, rows: Sequence[Row]) -> None:
+    """Insert rows in one transaction through the one sample-to-row mapping, for tools that write a
+    history directly (seeding, tests). The agent's own path is the batching writer."""
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for item in rows:
+        table, row = to_row(item)
+        by_table.setdefault(table, []).append(row)
+    with engine.begin() as conn:
+        for table, values in by_table.items():
+            conn.execute(table.insert(), values)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from agent.config import DriftSettings
 from agent.samples import CapturedOutput, RequestRecord
 from agent.store.db import open_engine
-from agent.store.rows import to_row
+from agent.store.rows import insert_rows
 from agent.store.schema import metadata
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -102,13 +102,7 @@ def make_texts(n: int, start: datetime, end: datetime, vocabulary: tuple[str, ..
 
 
 def insert(engine: Engine, rows: list[Any]) -> None:
-    by_table: dict[Any, list[dict[str, Any]]] = {}
-    for item in rows:
-        table, row = to_row(item)
-        by_table.setdefault(table, []).append(row)
-    with engine.begin() as conn:
-        for table, values in by_table.items():
-            conn.execute(table.insert(), values)
+    insert_rows(engine, rows)
 
 
 @pytest.fixture
