@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.catalog import CATALOG
 from agent.collectors.gpu.catalog import GPU_LABELS, GPU_METRICS
 from agent.collectors.gpu.fields import BUNDLED_FIELDS, load_fields, parse_fields
 from agent.collectors.gpu.sources import DEVICE_READINGS, KNOWN_FIELDS
+from agent.concepts.gpu import GPU_STORED_FIELDS
 from agent.errors import FieldSpecError
-from agent.exporters.catalog import CATALOG
-from agent.store.schema import GPU_STORED_FIELDS
 
 _SUFFIX = {
     "ratio": "_ratio", "bytes": "_bytes", "watts": "_watts", "joules": "_joules_total", "hertz": "_hz",
