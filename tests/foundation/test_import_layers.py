@@ -6,6 +6,7 @@ The same table is drawn in the README ("Architecture"); change both together."""
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,16 @@ def test_a_wrong_way_import_is_reported_with_its_file_and_line(tmp_path: Path, s
     assert len(found) == 1
     assert found[0].startswith("agent/collectors/engine/collector.py:3: agent.collectors.engine.collector imports ")
     assert expected in found[0]
+
+
+def test_the_readme_draws_the_same_layer_table() -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    drawn: dict[int, tuple[str, ...]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].isdigit():
+            drawn[int(cells[0])] = tuple(sorted(re.findall(r"`([a-z_.]+)`", cells[1])))
+    expected = {i: tuple(sorted(r.removeprefix("agent.") for r in rooms if r != "agent"))
+                for i, (_, rooms) in enumerate(LAYERS)}
+    assert drawn == expected
