@@ -78,9 +78,8 @@ ENGINE_CONCEPTS: tuple[EngineConcept, ...] = (
 )
 
 
-def _names(kind: ConceptKind, *, exported: bool | None = None, stored: bool | None = None) -> tuple[str, ...]:
-    return tuple(c.name for c in ENGINE_CONCEPTS if c.kind == kind
-                 and (exported is None or c.exported == exported) and (stored is None or c.stored == stored))
+def _names(kind: ConceptKind) -> tuple[str, ...]:
+    return tuple(c.name for c in ENGINE_CONCEPTS if c.kind == kind)
 
 
 ENGINE_COUNTERS: tuple[str, ...] = _names("counter")
@@ -89,7 +88,8 @@ ENGINE_HISTOGRAMS: tuple[str, ...] = _names("histogram")
 
 ENGINE_STORED_VALUES: tuple[str, ...] = tuple(c.name for c in ENGINE_CONCEPTS if c.stored and c.kind != "histogram")
 """Counters and gauges kept in the store, one engine_samples column each."""
-ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = _names("histogram", stored=True)
+ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = tuple(c.name for c in ENGINE_CONCEPTS
+                                                  if c.stored and c.kind == "histogram")
 """Histograms kept (cumulative buckets as JSON) for per-window latency and token-size analysis."""
 ENGINE_RAW_EXPORTED: tuple[str, ...] = tuple(c.name for c in ENGINE_CONCEPTS if c.exported)
 """Concepts exported raw as campwatch_engine_<concept> per (model, engine core)."""
