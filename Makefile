@@ -57,6 +57,7 @@ soak-faults: $(STAMP)
 dashboards: $(STAMP)
 	$(BIN)/python -m agent.exporters.dashboards dashboards/
 	$(BIN)/python -m agent.exporters.alerts .
+	$(BIN)/python -m agent.publish docs/otlp.md
 
 clean:
 	rm -rf var tests/.build .pytest_cache .ruff_cache .mypy_cache

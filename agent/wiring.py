@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from agent.catalog import ALL_METRICS, CATALOG
 from agent.collectors.base import Collector
 from agent.config import Settings
 from agent.errors import NvmlUnavailable, StoreError
@@ -116,7 +117,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         log.error("%s; rows are queued and migration is retried", exc)
     telemetry = Telemetry(settings.host)
     snapshot = Snapshot(settings.host)
-    registry = build_registry(snapshot)
+    registry = build_registry(snapshot, CATALOG)
     store = settings.store
     spool = Spool(spool_dir_for(store.spool_dir, engine.url), telemetry, max_bytes=store.spool_max_bytes)
     writer = StoreWriter(engine, telemetry, flush_interval_s=store.flush_interval_s,
@@ -210,7 +211,8 @@ def _otlp(settings: Settings, snapshot: Snapshot) -> tuple[str, Any, Any]:
     from agent.exporters.otlp import OtlpExport
 
     otlp = OtlpExport(snapshot, settings.host, endpoint=settings.otlp.endpoint, interval_s=settings.otlp.interval_s,
-                      headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()})
+                      headers={k: v.get_secret_value() for k, v in settings.otlp.headers.items()},
+                      specs=ALL_METRICS)
 
     async def otlp_start() -> None:
         otlp.start()

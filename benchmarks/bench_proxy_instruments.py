@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from agent.capture.catalog import LATENCY_BUCKETS, TTFT_BUCKETS
 from agent.capture.instruments import ProxyInstruments
+from agent.catalog import CATALOG
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 
@@ -76,7 +77,7 @@ def main() -> None:
     old_us, new_us = per_request_us(old_observe), per_request_us(new_observe)
     snapshot = Snapshot("bench")
     snapshot.attach("proxy", new.points)
-    registry = build_registry(snapshot)
+    registry = build_registry(snapshot, CATALOG)
 
     def timed(fn: Callable[[], object], n: int = 200) -> float:
         start = time.perf_counter()

@@ -30,12 +30,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from agent.concepts.gpu import GPU_STORED_FIELDS
 from agent.samples import GpuSample
 from agent.store.db import open_engine
 from agent.store.maintenance import maintain
 from agent.store.migrate import upgrade
 from agent.store.rows import encode
-from agent.store.schema import GPU_STORED_FIELDS, gpu_rollups_1m, gpu_samples
+from agent.store.schema import gpu_rollups_1m, gpu_samples
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 

@@ -5,7 +5,7 @@ only, through the snapshot; `host` is added there."""
 
 from __future__ import annotations
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 TTFT_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,

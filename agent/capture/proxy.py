@@ -46,7 +46,7 @@ from agent.config import CaptureSettings, ProxySettings
 from agent.errors import ConfigError, Problem
 from agent.listen import bind_listeners, bound_port
 from agent.samples import Point, Row
-from agent.store.sink import RowSink
+from agent.sinks import RowSink
 from agent.urls import display_url, scrub_text
 
 log = logging.getLogger(__name__)

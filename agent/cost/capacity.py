@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from agent.collectors.engine.quantile import histogram_quantile
 from agent.cost import histograms as hist
 from agent.counters import increase
+from agent.quantile import histogram_quantile
 from agent.samples import HistogramSnapshot
 
 TTFT = "ttft_seconds"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 COST_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_cost_per_mtok_usd", "gauge",

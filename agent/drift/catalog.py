@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 DRIFT_SCORE = "campwatch_drift_score"
 DRIFT_DETECTED = "campwatch_drift_detected"

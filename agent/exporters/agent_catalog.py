@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 AGENT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_collector_up", "gauge",

@@ -20,10 +20,11 @@ gen_ai.server.request.duration); all at status Development."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 from agent.samples import Labels
 
 Instrument = Literal["gauge", "counter", "updowncounter", "histogram"]
@@ -109,13 +110,12 @@ def otel_name(spec: MetricSpec) -> OtelName:
     return OtelName(name, unit)
 
 
-def render_table() -> str:
-    """docs/otlp.md's table of every family (`python -m agent.exporters.otel_names docs/otlp.md`)."""
-    from agent.exporters.catalog import ALL_METRICS
-
+def render_table(specs: Iterable[MetricSpec]) -> str:
+    """docs/otlp.md's table of the families in `specs` (`python -m agent.publish docs/otlp.md`
+    writes it for agent.catalog.ALL_METRICS)."""
     rows = ["| Prometheus family | OTLP name | unit | OTLP instrument | attributes added / renamed |",
             "|---|---|---|---|---|"]
-    for spec in ALL_METRICS:
+    for spec in specs:
         target = otel_name(spec)
         instrument = target.instrument or spec.kind
         extra = [f"`{k}={v}`" for k, v in target.attributes] + [f"`{a}`→`{b}`" for a, b in target.renames]
@@ -137,14 +137,8 @@ Names follow the OpenTelemetry semantic conventions where one exists with the sa
 instrument (`hw.*` for GPUs, `gen_ai.server.*` for serving latencies; those conventions are at
 status Development and may still change), and `campwatch.<area>.<rest>` otherwise, with base-unit
 suffixes moved into the UCUM unit. The mapping is data in `agent/exporters/otel_names.py`; this
-table is generated from it (`python -m agent.exporters.otel_names docs/otlp.md`) and a test keeps
+table is generated from it (`python -m agent.publish docs/otlp.md`) and a test keeps
 it current.
 
 """
 
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    Path(sys.argv[1] if len(sys.argv) > 1 else "docs/otlp.md").write_text(DOC_HEAD + render_table())

@@ -3,7 +3,8 @@
 Every `interval_s` a thread reads the snapshot (live sources such as the proxy's counters included),
 turns each catalog family into OTLP data under its OpenTelemetry name (agent.exporters.otel_names):
 gauges, cumulative sums, and histograms with explicit bounds. A failed export is logged (once per
-run of failures) and retried on the next interval; shutdown makes a last export."""
+run of failures) and retried on the next interval; shutdown makes a last export. The families to
+export (`specs`) are handed in by the caller (agent.wiring passes agent.catalog.ALL_METRICS)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from agent import __version__
-from agent.exporters.catalog import ALL_METRICS
 from agent.exporters.otel_names import OtelName, otel_name
 from agent.exporters.snapshot import Snapshot
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 from agent.samples import Point
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class OtlpExport:
 
     def __init__(self, snapshot: Snapshot, host: str, *, endpoint: str = "", interval_s: float = 60.0,
                  headers: Mapping[str, str] | None = None, exporter: MetricExporter | None = None,
-                 environ: Mapping[str, str] | None = None, specs: Sequence[MetricSpec] = ALL_METRICS,
+                 environ: Mapping[str, str] | None = None, specs: Sequence[MetricSpec],
                  clock: Callable[[], int] = time.time_ns) -> None:
         self._snapshot = snapshot
         self._exporter = exporter or OTLPMetricExporter(endpoint=endpoint, headers=dict(headers or {}),

@@ -1,18 +1,21 @@
-"""Prometheus exposition: an adapter that renders the snapshot on each scrape."""
+"""Prometheus exposition: an adapter that renders the snapshot on each scrape.
+
+The catalog (every family's kind and help) is handed in by the caller (agent.wiring passes
+agent.catalog.CATALOG), so this layer never imports the areas that declare the families."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from agent.exporters.catalog import CATALOG
 from agent.exporters.snapshot import Snapshot
+from agent.metric_spec import MetricSpec
 from agent.samples import Point
 
 log = logging.getLogger(__name__)
@@ -21,8 +24,9 @@ log = logging.getLogger(__name__)
 class SnapshotCollector(Collector):
     """Turns snapshot points into metric families with the catalog's type and help."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, catalog: Mapping[str, MetricSpec]) -> None:
         self._snapshot = snapshot
+        self._catalog = catalog
         self._warned: set[str] = set()
 
     def collect(self) -> Iterator[Metric]:
@@ -30,7 +34,7 @@ class SnapshotCollector(Collector):
         for point in self._snapshot.points():
             grouped[point.name].append(point)
         for name in sorted(grouped):
-            spec = CATALOG.get(name)
+            spec = self._catalog.get(name)
             if spec is None:
                 if name not in self._warned:
                     self._warned.add(name)
@@ -67,10 +71,11 @@ def _add_histogram(family: Metric, name: str, point: Point) -> None:
     family.add_sample(name + "_sum", base, point.histogram.sum)
 
 
-def build_registry(snapshot: Snapshot) -> CollectorRegistry:
+def build_registry(snapshot: Snapshot, catalog: Mapping[str, MetricSpec]) -> CollectorRegistry:
+    """A registry rendering `snapshot` with the families of `catalog` (name -> spec)."""
     # Every family is rendered from the snapshot (no prometheus_client instruments of our own), so
     # no *_created series appear; the process-wide switch keeps it so for anything else registered.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(snapshot))
+    registry.register(SnapshotCollector(snapshot, catalog))
     return registry

@@ -11,11 +11,10 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, String, Table, Text
 
+from agent.concepts.engine import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
+from agent.concepts.gpu import GPU_STORED_FIELDS
 from agent.samples import CapturedOutput, DriftResult, EngineSample, GpuSample, RequestRecord, Row
 from agent.store.schema import (
-    ENGINE_STORED_HISTOGRAMS,
-    ENGINE_STORED_VALUES,
-    GPU_STORED_FIELDS,
     captured_outputs,
     drift_results,
     engine_samples,

@@ -1,6 +1,7 @@
 """SQLAlchemy Core tables. Timestamps are UTC; every row carries the host it came from, so many
 sidecars can share one PostgreSQL. Alembic migrations (agent/store/migrations) must match this
-module: a test compares them."""
+module: a test compares them. Which GPU and engine values have a column comes from the areas'
+concept tables (agent/concepts), where each concept says whether it is stored."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from agent.concepts.engine import ENGINE_STORED_VALUES
+from agent.concepts.gpu import GPU_STORED_FIELDS
+
 metadata = MetaData()
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
@@ -29,27 +33,6 @@ _MONEY = Numeric(18, 6)
 def _ts(name: str = "ts") -> Column[object]:
     return Column(name, DateTime(timezone=True), nullable=False)
 
-
-GPU_STORED_FIELDS: tuple[str, ...] = (
-    "utilization_ratio",
-    "memory_utilization_ratio",
-    "memory_used_bytes",
-    "memory_total_bytes",
-    "power_watts",
-    "power_limit_watts",
-    "energy_joules_total",
-    "temperature_celsius",
-    "memory_temperature_celsius",
-    "sm_clock_hz",
-    "memory_clock_hz",
-    "throttle_reasons_bitmask",
-    "pcie_tx_bytes_per_second",
-    "pcie_rx_bytes_per_second",
-    "ecc_corrected_errors_total",
-    "ecc_uncorrected_errors_total",
-    "xid_errors_total",
-)
-"""GPU sample values kept in the store (one column each); the rest is exposed only."""
 
 gpu_samples = Table(
     "gpu_samples",
@@ -67,36 +50,6 @@ gpu_samples = Table(
     Index("ix_gpu_samples_ts", "ts"),
 )
 
-ENGINE_STORED_VALUES: tuple[str, ...] = (
-    "prompt_tokens_total",
-    "generation_tokens_total",
-    "cached_prompt_tokens_total",
-    "requests_running",
-    "requests_waiting",
-    "kv_cache_usage_ratio",
-    "preemptions_total",
-    "prefix_cache_queries_total",
-    "prefix_cache_hits_total",
-    "requests_finished_total",
-    "requests_errored_total",
-    "requests_aborted_total",
-    # migration 0005: vLLM 0.32 / SGLang 0.5.2x (per GPU for the estimates)
-    "admission_rejections_total",
-    "spec_decode_accepted_tokens_total",
-    "spec_decode_draft_tokens_total",
-    "estimated_flops_total",
-    "estimated_read_bytes_total",
-    "estimated_write_bytes_total",
-)
-ENGINE_STORED_HISTOGRAMS: tuple[str, ...] = (
-    "ttft_seconds",
-    "inter_token_latency_seconds",  # measured capacity checks the inter-token SLO (agent/cost/capacity.py)
-    "e2e_latency_seconds",
-    "request_prompt_tokens",
-    "request_generation_tokens",
-)
-"""Histograms kept (cumulative buckets as JSON) for per-window latency and token-size analysis."""
-
 engine_samples = Table(
     "engine_samples",
     metadata,
@@ -110,7 +63,7 @@ engine_samples = Table(
     Column("up", Boolean, nullable=False),
     Column("simulated", Boolean, nullable=False, default=False),
     *(Column(name, Float, nullable=True) for name in ENGINE_STORED_VALUES),
-    Column("histograms", Text, nullable=True),
+    Column("histograms", Text, nullable=True),  # JSON: cumulative buckets of ENGINE_STORED_HISTOGRAMS
     Index("ix_engine_samples_host_ts", "host", "ts"),
     Index("ix_engine_samples_ts", "ts"),
 )

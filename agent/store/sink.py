@@ -1,19 +1,10 @@
-"""Where producers hand rows for storage. Non-blocking by contract: the proxy and collectors must
-never wait on the database."""
+"""A sink that keeps rows in memory: implements agent.sinks.RowSink without a database."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from agent.samples import Row
-
-
-class RowSink(Protocol):
-    def offer(self, rows: Sequence[Row], *, drop_reason: str = "queue_full") -> int:
-        """Queue rows for the next flush without blocking. Returns how many were accepted; the rest
-        are dropped and counted in campwatch_dropped_total{reason=drop_reason}."""
-        ...
 
 
 class MemorySink:

@@ -226,7 +226,7 @@ class StoreStatus:
 
 
 class StoreWriter:
-    """Implements RowSink. See the module docstring for what happens to rows on each failure."""
+    """Implements agent.sinks.RowSink. See the module docstring for what happens to rows on each failure."""
 
     def __init__(self, engine: Engine, telemetry: Telemetry, *, flush_interval_s: float = 1.0,
                  queue_max_rows: int = 100_000, spool: Spool | None = None, spool_after_s: float = 30.0,

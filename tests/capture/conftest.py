@@ -13,6 +13,7 @@ from capture_stub import ProxyFactory, RunningProxy, StubUpstream
 from pydantic import SecretStr
 
 from agent.capture.proxy import ProxyServer
+from agent.catalog import CATALOG
 from agent.config import CaptureSettings, ProxySettings
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
@@ -52,7 +53,7 @@ async def make_proxy() -> AsyncIterator[ProxyFactory]:
         server = ProxyServer(settings, capture_settings, "test-host", the_sink)
         snapshot = Snapshot("test-host")
         snapshot.attach("proxy", server.points)
-        registry = build_registry(snapshot)
+        registry = build_registry(snapshot, CATALOG)
         port = await server.start()
         started.append(server)
         return RunningProxy(server, f"http://127.0.0.1:{port}", the_sink, registry)

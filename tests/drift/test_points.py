@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
+from agent.catalog import CATALOG
 from agent.drift.catalog import DRIFT_METRICS
 from agent.drift.features import DATASET_FEATURE, INSUFFICIENT_METHOD, SHARE_METHOD
 from agent.drift.points import drift_points
 from agent.drift.results import write_results
-from agent.exporters.catalog import CATALOG
 from agent.samples import DriftResult, Point, labels
 from tests.drift.conftest import HOST
 

@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
+from agent.catalog import CATALOG
 from agent.collectors.base import Collector
 from agent.collectors.engine.collector import EngineCollector, EngineScrapeFailure, build_engine_collectors
 from agent.collectors.engine.windows import parse_windows
+from agent.concepts.engine import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.config import EngineSettings
 from agent.errors import ConfigError, EngineScrapeError
-from agent.exporters.catalog import CATALOG
 from agent.samples import Collected, EngineSample, Point
-from agent.store.schema import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 
 from .conftest import FakeClock
 from .pages import GrowingPage, fixture_text

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from agent.collectors.engine.quantile import histogram_quantile
+from agent.quantile import histogram_quantile
 
 INF = math.inf
 # 100 observations: 10 <= 0.1, 50 <= 0.25, 90 <= 0.5, 99 <= 1, 100 <= +Inf

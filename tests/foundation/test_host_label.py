@@ -5,7 +5,7 @@ import re
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.exporters.catalog import ALL_METRICS
+from agent.catalog import ALL_METRICS, CATALOG
 from agent.exporters.dashboards import DASHBOARDS
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
@@ -22,7 +22,7 @@ def test_every_series_of_every_part_carries_the_host_label_added_once_by_the_sna
     snapshot.replace("cost", [Point("campwatch_camp_holds", 1.0, labels(baseline="openai/gpt-4o"))])
     snapshot.replace("gpu", [Point("campwatch_gpu_up", 1.0, labels(host="node-7", gpu=0, uuid="GPU-a", model="H100",
                                                                     pci_bus_id="0"))])
-    page = generate_latest(build_registry(snapshot)).decode()
+    page = generate_latest(build_registry(snapshot, CATALOG)).decode()
     samples = [s for f in text_string_to_metric_families(page) for s in f.samples]
     assert {s.name for s in samples} >= {"campwatch_collector_up", "campwatch_dropped_total", "campwatch_camp_holds",
                                          "campwatch_gpu_up", "campwatch_store_queue_rows"}

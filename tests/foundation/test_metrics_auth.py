@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 
+from agent.catalog import CATALOG
 from agent.cli import main
 from agent.config import MetricsSettings, load_settings
 from agent.errors import ConfigError
@@ -38,7 +39,7 @@ async def _serve(tmp_path: Path, settings: MetricsSettings) -> AsyncIterator[int
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     runner = Runner(host="h1", collectors=[], writer=StoreWriter(engine, telemetry), engine=engine,
-                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot), metrics_port=0,
+                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG), metrics_port=0,
                     metrics_auth=metrics_auth(settings), metrics_tls=tls_context(settings), shutdown_grace_s=2)
     task = asyncio.create_task(runner.run())
     while runner.metrics_bound_port is None:

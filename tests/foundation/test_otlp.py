@@ -15,13 +15,13 @@ from pydantic import SecretStr
 
 from agent.capture.catalog import PROXY_METRICS, TTFT_BUCKETS
 from agent.capture.proxy import ProxyServer
+from agent.catalog import ALL_METRICS, CATALOG
 from agent.config import CaptureSettings, ProxySettings
-from agent.exporters.catalog import ALL_METRICS
 from agent.exporters.otel_names import SEMCONV, otel_name
 from agent.exporters.otlp import OtlpExport
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 from agent.samples import Point, labels
 from agent.sim.model_server import DEFAULT_MODEL, SimServerConfig, SimulatedModelServer, start_server
 from agent.store.sink import MemorySink
@@ -86,7 +86,8 @@ def _number_points(metric: Metric) -> Sequence[Any]:
 
 
 async def _export(snapshot: Snapshot, receiver: Receiver, environ: dict[str, str] | None = None) -> None:
-    export = OtlpExport(snapshot, "node-1", endpoint=receiver.url, interval_s=3600, environ=environ or {})
+    export = OtlpExport(snapshot, "node-1", endpoint=receiver.url, interval_s=3600, environ=environ or {},
+                        specs=ALL_METRICS)
     assert await asyncio.to_thread(export.flush)
     await asyncio.to_thread(export.shutdown)
 
@@ -164,7 +165,7 @@ async def test_every_catalog_family_arrives_over_otlp_with_proxy_traffic_and_his
         values = {spec.name: 1000.0 + i for i, spec in enumerate(ALL_METRICS)}
         snapshot.replace("others", [_synthetic(spec, values[spec.name]) for spec in ALL_METRICS
                                     if spec.name not in proxy_names])
-        scrape = {f.name: f for f in text_string_to_metric_families(generate_latest(build_registry(snapshot))
+        scrape = {f.name: f for f in text_string_to_metric_families(generate_latest(build_registry(snapshot, CATALOG))
                                                                       .decode())}
         await _export(snapshot, receiver)
     finally:
@@ -224,7 +225,7 @@ async def test_every_catalog_family_arrives_over_otlp_with_proxy_traffic_and_his
 def test_the_otlp_name_table_in_the_docs_is_current() -> None:
     from pathlib import Path
 
-    from agent.exporters.otel_names import DOC_HEAD, render_table
+    from agent.publish import otlp_doc
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "otlp.md"
-    assert doc.read_text() == DOC_HEAD + render_table(), "run: python -m agent.exporters.otel_names docs/otlp.md"
+    assert doc.read_text() == otlp_doc(), "run: python -m agent.publish docs/otlp.md"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.exporters.catalog import exported_series_names
+from agent.catalog import exported_series_names
 from agent.exporters.dashboards import DASHBOARDS, metrics_used, render
 
 ROOT = Path(__file__).resolve().parents[2]

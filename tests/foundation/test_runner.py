@@ -7,6 +7,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from agent.catalog import CATALOG
 from agent.errors import CollectorError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
@@ -70,7 +71,7 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
     good, bad, buggy = Ticking(), Failing(), Crashing()
     runner = Runner(host="h1", collectors=[good, bad, buggy],
                     writer=StoreWriter(engine, telemetry, flush_interval_s=0.05), engine=engine,
-                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot),
+                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
                     metrics_port=0)
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.6)
@@ -109,7 +110,8 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> Non
             raise exc
 
     runner = Runner(host="h1", collectors=[GapOnFailure()], writer=StoreWriter(engine, telemetry), engine=engine,
-                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot), metrics_port=None)
+                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
+                    metrics_port=None)
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.1)
     runner.stop()
@@ -134,7 +136,7 @@ async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_la
         await asyncio.Event().wait()  # ignores the time it was given
 
     runner = Runner(host="h1", collectors=[good], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
-                    engine=engine, snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot),
+                    engine=engine, snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
                     metrics_port=None, services=[("stuck", start, hang)], shutdown_grace_s=1.0)
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.3)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from gpu_helpers import GpuRun, has, points_named, value
 
+from agent.catalog import CATALOG
 from agent.collectors.gpu.fields import BUNDLED_FIELDS
-from agent.exporters.catalog import CATALOG
-from agent.store.schema import GPU_STORED_FIELDS
+from agent.concepts.gpu import GPU_STORED_FIELDS
 
 H100_TOTAL = 85520809984.0
 H100_USED = 76965813248.0

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from agent.catalog import CATALOG
 from agent.collectors.gpu.catalog import GPU_LABELS, GPU_METRICS
 from agent.collectors.gpu.fields import BUNDLED_FIELDS, load_fields, parse_fields
 from agent.collectors.gpu.sources import DEVICE_READINGS, KNOWN_FIELDS
+from agent.concepts.gpu import GPU_STORED_FIELDS
 from agent.errors import FieldSpecError
-from agent.exporters.catalog import CATALOG
-from agent.store.schema import GPU_STORED_FIELDS
 
 _SUFFIX = {
     "ratio": "_ratio", "bytes": "_bytes", "watts": "_watts", "joules": "_joules_total", "hertz": "_hz",
@@ -100,3 +100,11 @@ def test_an_unreadable_fields_file_names_the_path(tmp_path: Path) -> None:
 
 def test_an_empty_path_means_the_bundled_file() -> None:
     assert load_fields("") == load_fields(BUNDLED_FIELDS)
+
+
+def test_gpu_samples_has_one_value_column_per_stored_field_and_the_bundled_file_enables_each() -> None:
+    from agent.store.schema import gpu_samples
+
+    fixed = {"id", "ts", "host", "gpu_index", "uuid", "model", "up", "simulated"}
+    assert [c.name for c in gpu_samples.columns if c.name not in fixed] == list(GPU_STORED_FIELDS)
+    assert set(GPU_STORED_FIELDS) <= {spec.name for spec in load_fields()}

@@ -5,7 +5,7 @@ Raw values keep the server's engine cores apart (labels host, server, model, eng
 
 from __future__ import annotations
 
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 _SERVER = ("host", "server")
 _ENGINE = ("host", "server", "model", "engine")

@@ -24,7 +24,6 @@ import aiohttp
 from yarl import URL
 
 from agent.collectors.engine.derive import PeakFigures, SliDeriver
-from agent.collectors.engine.maps import RAW_EXPORTED
 from agent.collectors.engine.parse import (
     MAX_MODELS,
     MAX_SERIES,
@@ -35,10 +34,10 @@ from agent.collectors.engine.parse import (
     parse_page,
 )
 from agent.collectors.engine.windows import Window, parse_windows
+from agent.concepts.engine import ENGINE_RAW_EXPORTED, ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.config import EngineSettings
 from agent.errors import ConfigError, EngineScrapeError, Problem
 from agent.samples import Collected, EngineSample, Point, Row, labels
-from agent.store.schema import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.urls import display_url, scrub_text
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ _MAX_REDIRECTS = 3
 _UNMAPPED_LISTED = 50
 """Names listed in one log line about unknown families; the rest are counted."""
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
-_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept) for concept in RAW_EXPORTED)
+_RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept) for concept in ENGINE_RAW_EXPORTED)
 _CACHED_BY_SOURCE = "cached_prompt_tokens_by_source_total"
 
 

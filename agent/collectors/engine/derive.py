@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from agent.collectors.engine.counters import adjusted_buckets, adjusted_total, histogram_was_reset
 from agent.collectors.engine.maps import COUNTERS, GAUGES
 from agent.collectors.engine.parse import ParsedPage, SeriesKey
-from agent.collectors.engine.quantile import histogram_quantiles
 from agent.collectors.engine.windows import Window
+from agent.quantile import histogram_quantiles
 from agent.samples import Point, labels
 
 QUANTILES: tuple[tuple[str, float], ...] = (("0.5", 0.5), ("0.9", 0.9), ("0.99", 0.99))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from agent.store.schema import ENGINE_STORED_VALUES
+from agent.concepts.engine import ENGINE_COUNTERS, ENGINE_GAUGES, ENGINE_HISTOGRAMS
 
 SourceType = Literal["counter", "gauge", "histogram", "info"]
 
@@ -82,64 +82,11 @@ class ServerMap:
 FINISH_REASONS = "requests_finished_by_reason"
 LORA_ADAPTERS = "lora_adapters"
 
-COUNTERS: tuple[str, ...] = (
-    "prompt_tokens_total",
-    "generation_tokens_total",
-    "cached_prompt_tokens_total",
-    "preemptions_total",
-    "prefix_cache_queries_total",
-    "prefix_cache_hits_total",
-    "requests_finished_total",
-    "requests_errored_total",
-    "requests_aborted_total",
-    "admission_rejections_total",
-    "estimated_flops_total",
-    "estimated_read_bytes_total",
-    "estimated_write_bytes_total",
-    "spec_decode_accepted_tokens_total",
-    "spec_decode_draft_tokens_total",
-    "spec_decode_drafts_total",
-    "computed_prompt_tokens_total",
-    "prompt_seconds_total",
-    "generation_seconds_total",
-    "http_requests_total",
-    "prompt_tokens_by_source_total",
-    "cached_prompt_tokens_by_source_total",
-)
-"""Cumulative counters. estimated_* are per GPU (vLLM and SGLang with --enable-mfu-metrics);
-http_requests_total is server-wide and split by status class; *_by_source_total are split by tier."""
-GAUGES: tuple[str, ...] = (
-    "requests_running",
-    "requests_waiting",
-    "kv_cache_usage_ratio",
-    "prefix_cache_hit_ratio_reported",
-    "spec_decode_acceptance_ratio",
-    "kv_cache_used_tokens",
-    "kv_cache_available_tokens",
-    "kv_cache_evictable_tokens",
-    "kv_cache_capacity_tokens",
-)
-HISTOGRAMS: tuple[str, ...] = (
-    "ttft_seconds",
-    "inter_token_latency_seconds",
-    "e2e_latency_seconds",
-    "queue_time_seconds",
-    "request_prompt_tokens",
-    "request_generation_tokens",
-    "prefill_time_seconds",
-    "decode_time_seconds",
-    "inference_time_seconds",
-    "preemptions_per_request",
-)
-RAW_EXPORTED: tuple[str, ...] = (
-    *ENGINE_STORED_VALUES,
-    # exported, not stored: KV-cache token counts (SGLang 0.5.2x, vLLM cache config)
-    "kv_cache_used_tokens",
-    "kv_cache_available_tokens",
-    "kv_cache_evictable_tokens",
-    "kv_cache_capacity_tokens",
-)
-"""Concepts exported raw as campwatch_engine_<concept> per (model, engine core)."""
+COUNTERS: tuple[str, ...] = ENGINE_COUNTERS
+"""Cumulative counters (the concept table, agent/concepts/engine.py, says which are exported raw and
+which stored)."""
+GAUGES: tuple[str, ...] = ENGINE_GAUGES
+HISTOGRAMS: tuple[str, ...] = ENGINE_HISTOGRAMS
 EXTRACTED: frozenset[str] = frozenset((*COUNTERS, *GAUGES, *HISTOGRAMS, FINISH_REASONS, LORA_ADAPTERS))
 
 ENGINE_PREFIXES: tuple[str, ...] = ("vllm:", "sglang:", "tgi_", "llamacpp:")

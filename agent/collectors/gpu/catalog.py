@@ -6,8 +6,9 @@ so every field a fields file can enable has a family here; a test keeps the two 
 from __future__ import annotations
 
 from agent.collectors.gpu.fields import load_fields
-from agent.collectors.gpu.sources import PREFIX, Exposition
-from agent.exporters.spec import MetricSpec
+from agent.collectors.gpu.sources import PREFIX
+from agent.concepts.gpu import Exposition
+from agent.metric_spec import MetricSpec
 
 GPU_LABELS: tuple[str, ...] = ("host", "gpu", "uuid", "model", "pci_bus_id")
 

@@ -1,7 +1,8 @@
 """Every metric family campwatch exports, gathered from the areas that own them.
 
-Alert rules and dashboards are checked against this catalog, so a rename here breaks a test
-instead of a dashboard."""
+It sits above the areas (with agent.wiring), which declare their own families: agent.wiring hands it
+to the Prometheus and OTLP exporters, which never import an area. Alert rules and dashboards are
+checked against this catalog, so a rename here breaks a test instead of a dashboard."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from agent.cost.catalog import COST_METRICS
 from agent.drift.catalog import DRIFT_METRICS
 from agent.exporters.agent_catalog import AGENT_METRICS
 from agent.exporters.snapshot import HOST_LABEL
-from agent.exporters.spec import MetricSpec
+from agent.metric_spec import MetricSpec
 
 
 def _with_host(spec: MetricSpec) -> MetricSpec:
