@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from agent.collectors.base import Collector
+from agent.collectors.gpu.driver import GpuDriver
 from agent.config import Settings
-from agent.errors import NvmlUnavailable, StoreError
+from agent.errors import DriftError, NvmlUnavailable, StoreError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.exporters.web_auth import metrics_auth, tls_context
-from agent.runner import Runner
+from agent.runner import Periodic, Runner, Service
 from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
 from agent.store.revisions import at_head
@@ -27,7 +30,12 @@ from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 
+if TYPE_CHECKING:
+    from agent.capture.proxy import ProxyServer
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,36 +48,34 @@ class Parts:
     snapshot: Snapshot
     telemetry: Telemetry
     registry: CollectorRegistry
-    proxy: Any | None
+    proxy: ProxyServer | None
 
 
-async def _store_thread(fn: Any, *args: Any) -> Any:
+async def _store_thread(fn: Callable[[], T]) -> T:
     """Run a store job off the event loop on a daemon thread: unlike asyncio.to_thread, a call stuck
     on a database that does not answer (a frozen server: no timeout fires) never keeps the process
     from exiting at shutdown."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: Any, error: BaseException | None) -> None:
+    def settle(finish: Callable[[], None]) -> None:
         if not future.done():
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            finish()
 
     def run() -> None:
+        finish: Callable[[], None]
         try:
-            result, error = fn(*args), None
+            finish = functools.partial(future.set_result, fn())
         except BaseException as exc:  # handed to the awaiting task
-            result, error = None, exc
+            finish = functools.partial(future.set_exception, exc)
         with contextlib.suppress(RuntimeError):  # the loop is gone: the process is exiting
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(settle, finish)
 
     threading.Thread(target=run, name="campwatch-store-job", daemon=True).start()
     return await future
 
 
-def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
+def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: GpuDriver | None) -> list[Collector]:
     if not settings.gpu.enabled:
         return []
     from agent.collectors.gpu.collector import build_gpu_collector
@@ -107,7 +113,7 @@ class _Migrator:
         return self.done
 
 
-def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated: bool = False) -> Parts:
+def build_runner(settings: Settings, *, gpu_driver: GpuDriver | None = None, simulated: bool = False) -> Parts:
     engine = open_engine(settings.store.url.get_secret_value(), Timeouts.of(settings.store))
     migrator = _Migrator(engine)
     try:
@@ -132,10 +138,11 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
                      rollup_days=settings.store.rollup_retention_days)
         await _store_thread(work)
 
-    periodic: list[tuple[str, float, Any]] = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
+    periodic: list[tuple[str, float, Periodic]] = [("maintenance", settings.store.maintenance_interval_s,
+                                                    maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
-    periodic += _drift_job(settings, engine, snapshot, telemetry)
-    services: list[tuple[str, Any, Any]] = []
+    periodic += _drift_job(settings, engine, snapshot)
+    services: list[Service] = []
     if settings.otlp.endpoint:
         services.append(_otlp(settings, snapshot))
     proxy = None
@@ -146,7 +153,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         snapshot.attach("proxy", proxy.points)
         services.append(("proxy", proxy.start, proxy.stop))
     runner = Runner(
-        host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
+        collectors=collectors, writer=writer, snapshot=snapshot,
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
         services=services, shutdown_grace_s=settings.shutdown_grace_s,
@@ -157,7 +164,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
 
 
 def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
-              migrator: _Migrator) -> list[tuple[str, float, Any]]:
+              migrator: _Migrator) -> list[tuple[str, float, Periodic]]:
     from agent.cost.report import build_report, report_points
 
     async def cost() -> None:
@@ -171,10 +178,10 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     return [("cost", settings.cost.interval_s, cost)]
 
 
-def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
-               telemetry: Telemetry) -> list[tuple[str, float, Any]]:
+def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot) -> list[tuple[str, float, Periodic]]:
     """Drift checks run in a child process (Evidently stays out of the agent). The first tick only
-    publishes the latest stored results; the first check runs one interval after start."""
+    publishes the latest stored results; the first check runs one interval after start. A failed
+    check raises DriftError (the runner books it); the results stored so far are published anyway."""
     if not settings.drift.enabled:
         return []
     from agent.extras import missing_modules
@@ -193,19 +200,21 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
 
     async def drift() -> None:
         nonlocal started
+        failure: DriftError | None = None
         if started:
-            await worker.tick()
-            if worker.last_error:
-                telemetry.collector_failed("drift", worker.last_duration_s or 0.0)
-            else:
-                telemetry.collector_ok("drift", worker.last_duration_s or 0.0)
+            try:
+                await worker.check()
+            except DriftError as exc:
+                failure = exc
         started = True
-        snapshot.replace("drift", await _store_thread(drift_points, engine, settings.host))
+        snapshot.replace("drift", await _store_thread(functools.partial(drift_points, engine, settings.host)))
+        if failure is not None:
+            raise failure
 
     return [("drift", settings.drift.interval_s, drift)]
 
 
-def _otlp(settings: Settings, snapshot: Snapshot) -> tuple[str, Any, Any]:
+def _otlp(settings: Settings, snapshot: Snapshot) -> Service:
     """OTLP export reads the same snapshot (live sources included) on its own interval."""
     from agent.exporters.otlp import OtlpExport
 

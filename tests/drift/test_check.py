@@ -19,7 +19,6 @@ from sqlalchemy import Engine
 
 from agent.drift import check
 from agent.drift.check import DEFAULT_REFUSAL_PHRASES, run_drift_check
-from agent.drift.errors import DriftError
 from agent.drift.features import (
     DATASET_FEATURE,
     INSUFFICIENT_METHOD,
@@ -29,6 +28,7 @@ from agent.drift.features import (
     TEXT_FEATURES,
 )
 from agent.drift.results import latest_results
+from agent.errors import DriftError
 from agent.samples import DriftResult
 from agent.store.db import open_engine
 from agent.store.schema import metadata
