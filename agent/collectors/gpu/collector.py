@@ -136,7 +136,6 @@ class GpuCollector:
         self._lock = threading.Lock()
         self._simulated = bool(driver.simulated)
         enabled = {spec.name: spec for spec in fields}
-        self._enabled = frozenset(enabled)
         self._readings: dict[str, tuple[Output, ...]] = {}
         for spec in fields:
             known = spec.source
