@@ -59,6 +59,9 @@ class Runner:
     any failed part (run_part), not fatal, except a listener that cannot bind (ListenError), which
     ends the start."""
     shutdown_grace_s: float = 10.0
+    off_at_start: Sequence[str] = ()
+    """Parts that could not be built (the GPU collector without NVML): booked as failed from the
+    start, like a failed run; whoever built them has said why."""
     metrics_auth: MetricsAuth | None = None
     metrics_tls: ssl.SSLContext | None = None
     metrics_bound_port: int | None = None
@@ -66,9 +69,12 @@ class Runner:
     _failing: set[str] = field(default_factory=set)
 
     _stop_at: float | None = None
+
     def __post_init__(self) -> None:
         # the agent's own figures are read at export time, by every exporter (Prometheus and OTLP)
         self.snapshot.attach("agent", self.telemetry.points)
+        for name in self.off_at_start:
+            self._failed(name, 0.0)
 
     def stop(self) -> None:
         if self._stop_at is None:
@@ -93,16 +99,21 @@ class Runner:
         except ListenError:
             raise
         except Exception as exc:
-            self.telemetry.collector_failed(name, time.perf_counter() - started)
-            if name not in self._failing:
-                self._failing.add(name)
-                log.warning("%s failed: %s", name, exc,
-                            exc_info=not isinstance(exc, CampwatchError))
+            if self._failed(name, time.perf_counter() - started):
+                log.warning("%s failed: %s", name, exc, exc_info=not isinstance(exc, CampwatchError))
             return False
         self.telemetry.collector_ok(name, time.perf_counter() - started)
         if name in self._failing:
             self._failing.discard(name)
             log.info("%s recovered", name)
+        return True
+
+    def _failed(self, name: str, seconds: float) -> bool:
+        """Book one failure of a part; True when it was not failing already (log it then)."""
+        self.telemetry.collector_failed(name, seconds)
+        if name in self._failing:
+            return False
+        self._failing.add(name)
         return True
 
     async def _collect(self, collector: Collector) -> None:

@@ -75,7 +75,8 @@ async def _store_thread(fn: Callable[[], T]) -> T:
     return await future
 
 
-def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: GpuDriver | None) -> list[Collector]:
+def _gpu_collectors(settings: Settings, gpu_driver: GpuDriver | None, off: list[str]) -> list[Collector]:
+    """The GPU collector; without NVML none, and "gpu" is added to `off` (booked as failed)."""
     if not settings.gpu.enabled:
         return []
     from agent.collectors.gpu.collector import build_gpu_collector
@@ -84,7 +85,7 @@ def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: GpuDri
         return [build_gpu_collector(settings.gpu, settings.host, driver=gpu_driver)]
     except NvmlUnavailable as exc:
         log.error("GPU telemetry is off: %s", exc)
-        telemetry.collector_failed("gpu", 0.0)
+        off.append("gpu")
         return []
 
 
@@ -129,7 +130,8 @@ def build_runner(settings: Settings, *, gpu_driver: GpuDriver | None = None, sim
                          queue_max_rows=store.queue_max_rows, spool=spool, spool_after_s=store.spool_after_s,
                          spool_queue_fraction=store.spool_queue_fraction, backoff_max_s=store.backoff_max_s,
                          unhealthy_after_s=store.unhealthy_after_s)
-    collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings, simulated)
+    off: list[str] = []
+    collectors = _gpu_collectors(settings, gpu_driver, off) + _engine_collectors(settings, simulated)
 
     async def maintenance() -> None:
         def work() -> None:
@@ -156,7 +158,7 @@ def build_runner(settings: Settings, *, gpu_driver: GpuDriver | None = None, sim
         collectors=collectors, writer=writer, snapshot=snapshot,
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
-        services=services, shutdown_grace_s=settings.shutdown_grace_s,
+        services=services, shutdown_grace_s=settings.shutdown_grace_s, off_at_start=off,
         metrics_auth=metrics_auth(settings.metrics) if settings.metrics.enabled else None,
         metrics_tls=tls_context(settings.metrics) if settings.metrics.enabled else None,
     )

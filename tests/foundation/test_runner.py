@@ -211,3 +211,16 @@ async def test_a_service_that_cannot_start_is_booked_like_any_failed_part(tmp_pa
     await asyncio.wait_for(task, timeout=10)
     assert _agent_values(telemetry, "campwatch_collector_up") == {"otlp": 0.0}
     assert health["failing"] == ["otlp"]
+
+
+async def test_a_part_that_could_not_be_built_is_failing_from_the_start(tmp_path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry), snapshot=snapshot, telemetry=telemetry,
+                    registry=build_registry(snapshot), metrics_port=None, off_at_start=["gpu"])
+    health = json.loads((await runner._health(None)).text)  # type: ignore[arg-type]
+    assert _agent_values(telemetry, "campwatch_collector_up") == {"gpu": 0.0}
+    assert _agent_values(telemetry, "campwatch_collector_errors_total") == {"gpu": 1.0}
+    assert health["failing"] == ["gpu"]
