@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
-from agent.errors import CampwatchError, ConfigError, FieldSpecError, ListenError, MissingExtra, Problem, StoreError
+from agent.errors import CampwatchError, ConfigError, InvalidInput, ListenError, MissingExtra, Problem, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,7 +36,7 @@ def _exits(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, FieldSpecError, ListenError, MissingExtra) as exc:
+        except (InvalidInput, ListenError, MissingExtra) as exc:
             err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:

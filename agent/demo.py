@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -107,7 +106,21 @@ def _view(parts: Parts, stats: TrafficStats, elapsed: float, options: DemoOption
     return Panel(table, title="campwatch demo [dim](simulated GPU + simulated vLLM, real sidecar)[/]")
 
 
-async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _DemoRun:
+    """What the live part of the demo leaves for the summary."""
+
+    parts: Parts
+    settings: Settings
+    stats: TrafficStats
+    server: SimulatedModelServer
+    db_path: Path | None
+    """The demo's own SQLite file; None when --db named a database."""
+    elapsed_s: float
+    started_at: datetime
+
+
+async def _run(options: DemoOptions, console: Console) -> _DemoRun:
     from agent.sim.gpu import SimulatedGpu
 
     db_url = options.db_url
@@ -163,8 +176,7 @@ async def _run(options: DemoOptions, console: Console) -> dict[str, Any]:
     await asyncio.to_thread(maintain, parts.engine, settings.host,
                             raw_days=settings.store.raw_retention_days,
                             rollup_days=settings.store.rollup_retention_days)
-    return {"parts": parts, "settings": settings, "stats": stats, "server": server, "db_url": db_url,
-            "db_path": db_path, "elapsed": time.monotonic() - started, "started_at": started_at}
+    return _DemoRun(parts, settings, stats, server, db_path, time.monotonic() - started, started_at)
 
 
 def _table_counts(parts: Parts) -> dict[str, int]:
@@ -187,7 +199,7 @@ def _gpu_summary(parts: Parts) -> tuple[float | None, float | None]:
 
 def run_demo(options: DemoOptions, console: Console) -> None:
     result = asyncio.run(_run(options, console))
-    parts, settings, stats, server = result["parts"], result["settings"], result["stats"], result["server"]
+    parts, settings, stats, server = result.parts, result.settings, result.stats, result.server
     counts = _table_counts(parts)
     util, energy = _gpu_summary(parts)
     summary = Table(title="campwatch demo summary (simulated)", show_header=False, title_justify="left")
@@ -195,15 +207,15 @@ def run_demo(options: DemoOptions, console: Console) -> None:
     summary.add_column()
     summary.add_row("trace", ATTRIBUTION)
     summary.add_row("requests", f"{stats.sent} sent, {stats.completed} completed, {stats.failed} failed "
-                                f"in {result['elapsed']:.0f} s (speed x{options.speed:g})")
+                                f"in {result.elapsed_s:.0f} s (speed x{options.speed:g})")
     summary.add_row("tokens served", f"{server.prompt_tokens:,} prompt + {server.generation_tokens:,} generated")
     summary.add_row("GPU utilization", "-" if util is None else f"{util * 100:.1f} % average (simulated H100)")
     summary.add_row("GPU energy", "-" if energy is None else f"{energy:,.0f} J ({energy / 3.6e6:.4f} kWh)")
     summary.add_row("rows stored", ", ".join(f"{name}={n:,}" for name, n in counts.items() if n))
-    where = str(result["db_path"]) if result["db_path"] else parts.engine.url.render_as_string(hide_password=True)
+    where = str(result.db_path) if result.db_path else parts.engine.url.render_as_string(hide_password=True)
     summary.add_row("database", where)
     console.print(summary)
-    _drift(parts, settings, options, result["started_at"], console)
+    _drift(parts, settings, options, result.started_at, console)
     _verdict(parts, settings, options, console)
 
 

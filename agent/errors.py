@@ -1,28 +1,42 @@
 """The campwatch exception tree.
 
     CampwatchError
-    ├── ConfigError            a setting is missing or malformed (carries every problem found)
-    │   └── BaselineError      an API baseline has no price (also a CostError): exit 2 like any bad setting
-    ├── FieldSpecError         a declarative data file (GPU fields, GPU peak table, metric map, price file) is malformed
-    ├── CollectorError         one collection attempt failed; the runner isolates it
-    │   ├── NvmlUnavailable    no NVML library or driver: GPU collection is off, the rest runs
-    │   └── EngineScrapeError  an engine /metrics endpoint failed (HTTP error, timeout, garbage)
-    ├── StoreError             the database could not be opened, migrated or written
-    │   └── StoreUnavailable   a write found the store unavailable; the writer keeps the rows
-    ├── ListenError            a listener (/metrics, the proxy) could not bind its address at start
-    ├── MissingExtra           a command needs an optional install (extra `drift` or `review`) that is absent
-    ├── CostError              a cost computation cannot be done with the data and settings given
-    └── ReviewError            `campwatch review` could not render a report (a notebook cell failed,
-                               papermill/nbconvert missing): names the notebook, cell and error
+    ├── InvalidInput               bad input; carries every problem found (where, what was expected, origin)
+    │   ├── ConfigError            a setting is missing or malformed
+    │   │   └── BaselineError      an API baseline has no price (also a CostError): exit 2 like any bad setting
+    │   └── FieldSpecError         a declarative data file (GPU fields, GPU peak table, metric map, price file)
+    │                              is malformed
+    ├── CollectorError             one collection attempt failed; the runner isolates it and stores and
+    │   │                          exposes its `collected` gap, when it carries one
+    │   ├── NvmlUnavailable        no NVML library or driver: GPU collection is off, the rest runs
+    │   ├── DriverError            a GPU driver call failed; the subclass says what the GPU collector does:
+    │   │   ├── NotSupported       the device (or driver) lacks the value: skip it on this GPU from now on
+    │   │   ├── NoPermission       reading it needs privileges the agent lacks: skip it from now on, warn once
+    │   │   ├── NoData             nothing new to report this time: skip it this cycle only
+    │   │   └── GpuLost            the GPU cannot be read: mark it down, retry it with backoff
+    │   └── EngineScrapeError      an engine /metrics endpoint failed (HTTP error, timeout, garbage); its
+    │                              `collected` is the up=0 gap
+    ├── PageError                  a body is not a metrics page campwatch can read (also a ValueError)
+    ├── StoreError                 the database could not be opened, migrated, read or written
+    │   └── StoreUnavailable       a write found the store unavailable; the writer keeps the rows
+    ├── ListenError                a listener (/metrics, the proxy) could not bind its address at start
+    ├── MissingExtra               a command needs an optional install (extra `drift` or `review`) that is absent
+    ├── CostError                  a cost computation cannot be done with the data and settings given
+    ├── DriftError                 a drift check could not be computed (worker failed, timed out or died;
+    │                              Evidently's result lacked what campwatch reads)
+    └── ReviewError                `campwatch review` could not render a report (a notebook cell failed,
+                                   papermill/nbconvert missing): names the notebook, cell and error
 
-Only `agent.cli` turns these into exit codes.
+Only `agent.cli` turns these into exit codes: InvalidInput, ListenError and MissingExtra 2,
+StoreError 3, any other CampwatchError 1. Exceptions private to one module (the engine collector's
+`_Problem`, the proxy's `_ClientGone` and `_BodyTooLarge`) are control flow inside it and never leave it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from agent.samples import Collected
@@ -45,27 +59,34 @@ class Problem:
         return f"{self.where} ({self.origin}): {self.message}" if self.origin else f"{self.where}: {self.message}"
 
 
-class ConfigError(CampwatchError):
+class InvalidInput(CampwatchError):
+    """Input campwatch cannot use, with every problem found at once (not just the first)."""
+
+    heading: ClassVar[str] = "invalid input {source}"
+    """The message's first line; `{source}` names the input (a settings source, a file)."""
+
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         self.source = source
         self.problems = tuple(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid configuration ({source}):\n{lines}")
+        super().__init__(f"{self.heading.format(source=source)}:\n{lines}")
 
 
-class FieldSpecError(CampwatchError):
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"invalid data file {source}:\n{lines}")
+class ConfigError(InvalidInput):
+    heading = "invalid configuration ({source})"
+
+
+class FieldSpecError(InvalidInput):
+    heading = "invalid data file {source}"
 
 
 class CollectorError(CampwatchError):
-    """A collection attempt failed; carries the collector's name."""
+    """A collection attempt failed; carries the collector's name and, when the collector has one,
+    `collected`: the gap (up=0 rows and points) the runner stores and exposes for the attempt."""
 
-    def __init__(self, collector: str, message: str) -> None:
+    def __init__(self, collector: str, message: str, *, collected: Collected | None = None) -> None:
         self.collector = collector
+        self.collected = collected
         super().__init__(f"{collector}: {message}")
 
 
@@ -74,14 +95,42 @@ class NvmlUnavailable(CollectorError):
         super().__init__("gpu", message)
 
 
+class DriverError(CollectorError):
+    """A GpuDriver call failed (agent.collectors.gpu.driver); `detail` is the message without the
+    collector's name."""
+
+    def __init__(self, message: str) -> None:
+        self.detail = message
+        super().__init__("gpu", message)
+
+
+class NotSupported(DriverError):
+    """The device (or driver version) does not offer this value: skip it for this GPU from now on."""
+
+
+class NoPermission(DriverError):
+    """Reading this value needs privileges the agent lacks: skip it from now on, warn once."""
+
+
+class NoData(DriverError):
+    """Nothing to report this time (no new samples yet): skip it this cycle only."""
+
+
+class GpuLost(DriverError):
+    """The GPU cannot be read (fell off the bus, or an unexpected error): mark it down, retry later."""
+
+
 class EngineScrapeError(CollectorError):
-    """`collected`, when set, holds the gap (up=0 rows and points) the runner stores and exposes."""
+    """A failed scrape of one engine endpoint. The engine collector always sets `collected`: one
+    up=0 row and the `campwatch_engine_up 0` point only, so the snapshot shows a gap, not stale values."""
 
-    collected: Collected | None = None
-
-    def __init__(self, server: str, message: str) -> None:
+    def __init__(self, server: str, message: str, *, collected: Collected | None = None) -> None:
         self.server = server
-        super().__init__(f"engine[{server}]", message)
+        super().__init__(f"engine[{server}]", message, collected=collected)
+
+
+class PageError(CampwatchError, ValueError):
+    """The body is not a metrics page campwatch can read; the message says what was expected."""
 
 
 class StoreError(CampwatchError):
@@ -129,6 +178,11 @@ class ListenError(CampwatchError):
         self.reason = reason
         shown = f"[{host}]" if ":" in host else host
         super().__init__(f"{setting}: cannot listen on {shown}:{port}: {reason}")
+
+
+class DriftError(CampwatchError):
+    """A drift check could not be computed: the worker process failed, timed out or died, or
+    Evidently's result lacked what campwatch reads from it."""
 
 
 class ReviewError(CampwatchError):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import Engine
 
 from agent.collectors.base import Collector
 from agent.errors import CampwatchError, CollectorError, ListenError
@@ -35,6 +34,8 @@ log = logging.getLogger(__name__)
 Periodic = Callable[[], Awaitable[None]]
 Stop = Callable[[float], Awaitable[None]]
 """A service's stop, given the seconds it may take."""
+Service = tuple[str, Callable[[], Awaitable[object]], Stop]
+"""(name, start, stop) of a part that runs beside the schedule, e.g. the proxy."""
 
 WRITER_RESERVE = (0.2, 2.0)
 """Of the shutdown grace, this share (at most this many seconds) is kept for the writer's last flush."""
@@ -45,20 +46,22 @@ METRICS_CLOSE_S = 0.5
 class Runner:
     """Owns the parts `agent.wiring.build_runner` assembled and runs them until `stop()`."""
 
-    host: str
     collectors: list[Collector]
     writer: StoreWriter
-    engine: Engine
     snapshot: Snapshot
     telemetry: Telemetry
     registry: CollectorRegistry
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 18400
     periodic: Sequence[tuple[str, float, Periodic]] = field(default_factory=list)
-    services: list[tuple[str, Callable[[], Awaitable[object]], Stop]] = field(default_factory=list)
-    """(name, start, stop) triples, e.g. the proxy; a service that fails to start is reported, not
-    fatal, except a listener that cannot bind (ListenError), which ends the start."""
+    services: list[Service] = field(default_factory=list)
+    """(name, start, stop) triples, e.g. the proxy; a service that fails to start is reported like
+    any failed part (run_part), not fatal, except a listener that cannot bind (ListenError), which
+    ends the start."""
     shutdown_grace_s: float = 10.0
+    off_at_start: Sequence[str] = ()
+    """Parts that could not be built (the GPU collector without NVML): booked as failed from the
+    start, like a failed run; whoever built them has said why."""
     metrics_auth: MetricsAuth | None = None
     metrics_tls: ssl.SSLContext | None = None
     metrics_bound_port: int | None = None
@@ -66,9 +69,12 @@ class Runner:
     _failing: set[str] = field(default_factory=set)
 
     _stop_at: float | None = None
+
     def __post_init__(self) -> None:
         # the agent's own figures are read at export time, by every exporter (Prometheus and OTLP)
         self.snapshot.attach("agent", self.telemetry.points)
+        for name in self.off_at_start:
+            self._failed(name, 0.0)
 
     def stop(self) -> None:
         if self._stop_at is None:
@@ -80,58 +86,63 @@ class Runner:
         started = self._stop_at if self._stop_at is not None else time.monotonic()
         return max(0.0, started + self.shutdown_grace_s - reserve - time.monotonic())
 
-    async def _tick(self, collector: Collector) -> None:
+    async def run_part(self, name: str, job: Callable[[], Awaitable[object]]) -> bool:
+        """One run of a part (a collector's tick, a periodic job, a service's start) and the one place
+        its outcome is booked: a failure sets `campwatch_collector_up{collector=name}` to 0, counts
+        in `campwatch_collector_errors_total`, lists the part as failing on /healthz and is logged
+        once (a CampwatchError in one line, anything else with its traceback: a bug in one part must
+        not stop the others); the next success sets it back to 1 and logs the recovery once.
+        Returns whether the run succeeded. A ListenError (a port that cannot be bound) propagates."""
         started = time.perf_counter()
+        try:
+            await job()
+        except ListenError:
+            raise
+        except Exception as exc:
+            if self._failed(name, time.perf_counter() - started):
+                log.warning("%s failed: %s", name, exc, exc_info=not isinstance(exc, CampwatchError))
+            return False
+        self.telemetry.collector_ok(name, time.perf_counter() - started)
+        if name in self._failing:
+            self._failing.discard(name)
+            log.info("%s recovered", name)
+        return True
+
+    def _failed(self, name: str, seconds: float) -> bool:
+        """Book one failure of a part; True when it was not failing already (log it then)."""
+        self.telemetry.collector_failed(name, seconds)
+        if name in self._failing:
+            return False
+        self._failing.add(name)
+        return True
+
+    async def _collect(self, collector: Collector) -> None:
+        """One tick of a collector: its samples, or the gap a failed attempt carries, go to the store
+        and the snapshot; the failure itself goes on to run_part."""
         try:
             collected = await collector.collect()
         except CollectorError as exc:
-            gap: Collected | None = getattr(exc, "collected", None)
-            if gap is not None:
-                self._accept(gap)
-            self.telemetry.collector_failed(collector.name, time.perf_counter() - started)
-            if collector.name not in self._failing:
-                self._failing.add(collector.name)
-                log.warning("collector %s failed: %s (will keep retrying)", collector.name, exc)
-            return
-        except Exception as exc:  # a bug in one collector must not stop the others
-            self.telemetry.collector_failed(collector.name, time.perf_counter() - started)
-            if collector.name not in self._failing:
-                self._failing.add(collector.name)
-                log.exception("collector %s crashed: %s", collector.name, exc)
-            return
-        if collector.name in self._failing:
-            self._failing.discard(collector.name)
-            log.info("collector %s recovered", collector.name)
+            if exc.collected is not None:
+                self._accept(exc.collected)
+            raise
         self._accept(collected)
-        self.telemetry.collector_ok(collector.name, time.perf_counter() - started)
 
     def _accept(self, collected: Collected) -> None:
         if collected.rows:
             self.writer.offer(collected.rows, drop_reason="queue_full")
         self.snapshot.replace(collected.source, collected.points)
 
-    async def _schedule(self, name: str, interval: float, job: Callable[[], Awaitable[None]]) -> None:
-        """Fixed-rate ticks: a slow run delays the next one, never stacks them up."""
+    async def _schedule(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Fixed-rate runs of a part (through run_part): a slow run delays the next one, never stacks them up."""
         next_at = time.monotonic()
         while not self._stop.is_set():
-            await job()
+            await self.run_part(name, job)
             next_at += interval
             now = time.monotonic()
             if next_at < now:
                 next_at = now
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=next_at - now)
-
-    async def _guarded(self, name: str, job: Periodic) -> None:
-        try:
-            await job()
-            if name in self._failing:
-                self._failing.discard(name)
-                log.info("%s recovered", name)
-        except Exception as exc:
-            if name not in self._failing:
-                self._failing.add(name)
-                log.warning("%s failed: %s", name, exc, exc_info=not isinstance(exc, CampwatchError))
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, self.registry)
@@ -179,22 +190,16 @@ class Runner:
         try:
             metrics_runner = await self._start_metrics()
             for name, start, stop in self.services:
-                try:
-                    await start()
+                if await self.run_part(name, start):
                     started_services.append((name, stop))
-                except ListenError:
-                    raise
-                except Exception as exc:
-                    self.telemetry.collector_failed(name, 0.0)
-                    log.error("%s could not start: %s", name, exc)
         except ListenError:
             self.stop()
             await self._shut_down([], started_services, metrics_runner)
             raise
-        tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, functools.partial(self._tick, c)),
+        tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, functools.partial(self._collect, c)),
                                      name=c.name) for c in self.collectors]
-        tasks += [asyncio.create_task(self._schedule(name, interval, functools.partial(self._guarded, name, job)),
-                                      name=name) for name, interval, job in self.periodic]
+        tasks += [asyncio.create_task(self._schedule(name, interval, job), name=name)
+                  for name, interval, job in self.periodic]
         try:
             await self._stop.wait()
         finally:

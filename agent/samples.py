@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 Labels: TypeAlias = tuple[tuple[str, str], ...]
-MetricKind: TypeAlias = Literal["gauge", "counter"]
 
 
 def labels(**pairs: object) -> Labels:
@@ -113,7 +112,6 @@ class RequestRecord:
     json_requested: bool = False
     json_valid: bool | None = None
     non_ascii_ratio: float | None = None
-    language: str | None = None
     error: str | None = None
     simulated: bool = False
     team: str | None = None

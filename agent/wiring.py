@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from agent.catalog import ALL_METRICS, CATALOG
 from agent.collectors.base import Collector
+from agent.collectors.gpu.driver import GpuDriver
 from agent.config import Settings
-from agent.errors import NvmlUnavailable, StoreError
+from agent.errors import DriftError, NvmlUnavailable, StoreError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.exporters.web_auth import metrics_auth, tls_context
-from agent.runner import Runner
+from agent.runner import Periodic, Runner, Service
 from agent.store.db import Timeouts, open_engine
 from agent.store.maintenance import maintain
 from agent.store.revisions import at_head
@@ -28,7 +31,12 @@ from agent.store.spool import Spool, spool_dir_for
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
 
+if TYPE_CHECKING:
+    from agent.capture.proxy import ProxyServer
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,36 +49,35 @@ class Parts:
     snapshot: Snapshot
     telemetry: Telemetry
     registry: CollectorRegistry
-    proxy: Any | None
+    proxy: ProxyServer | None
 
 
-async def _store_thread(fn: Any, *args: Any) -> Any:
+async def _store_thread(fn: Callable[[], T]) -> T:
     """Run a store job off the event loop on a daemon thread: unlike asyncio.to_thread, a call stuck
     on a database that does not answer (a frozen server: no timeout fires) never keeps the process
     from exiting at shutdown."""
     loop = asyncio.get_running_loop()
-    future: asyncio.Future[Any] = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result: Any, error: BaseException | None) -> None:
+    def settle(finish: Callable[[], None]) -> None:
         if not future.done():
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            finish()
 
     def run() -> None:
+        finish: Callable[[], None]
         try:
-            result, error = fn(*args), None
+            finish = functools.partial(future.set_result, fn())
         except BaseException as exc:  # handed to the awaiting task
-            result, error = None, exc
+            finish = functools.partial(future.set_exception, exc)
         with contextlib.suppress(RuntimeError):  # the loop is gone: the process is exiting
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(settle, finish)
 
     threading.Thread(target=run, name="campwatch-store-job", daemon=True).start()
     return await future
 
 
-def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | None) -> list[Collector]:
+def _gpu_collectors(settings: Settings, gpu_driver: GpuDriver | None, off: list[str]) -> list[Collector]:
+    """The GPU collector; without NVML none, and "gpu" is added to `off` (booked as failed)."""
     if not settings.gpu.enabled:
         return []
     from agent.collectors.gpu.collector import build_gpu_collector
@@ -79,7 +86,7 @@ def _gpu_collectors(settings: Settings, telemetry: Telemetry, gpu_driver: Any | 
         return [build_gpu_collector(settings.gpu, settings.host, driver=gpu_driver)]
     except NvmlUnavailable as exc:
         log.error("GPU telemetry is off: %s", exc)
-        telemetry.collector_failed("gpu", 0.0)
+        off.append("gpu")
         return []
 
 
@@ -108,7 +115,7 @@ class _Migrator:
         return self.done
 
 
-def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated: bool = False) -> Parts:
+def build_runner(settings: Settings, *, gpu_driver: GpuDriver | None = None, simulated: bool = False) -> Parts:
     engine = open_engine(settings.store.url.get_secret_value(), Timeouts.of(settings.store))
     migrator = _Migrator(engine)
     try:
@@ -124,7 +131,8 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
                          queue_max_rows=store.queue_max_rows, spool=spool, spool_after_s=store.spool_after_s,
                          spool_queue_fraction=store.spool_queue_fraction, backoff_max_s=store.backoff_max_s,
                          unhealthy_after_s=store.unhealthy_after_s)
-    collectors = _gpu_collectors(settings, telemetry, gpu_driver) + _engine_collectors(settings, simulated)
+    off: list[str] = []
+    collectors = _gpu_collectors(settings, gpu_driver, off) + _engine_collectors(settings, simulated)
 
     async def maintenance() -> None:
         def work() -> None:
@@ -133,10 +141,11 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
                      rollup_days=settings.store.rollup_retention_days)
         await _store_thread(work)
 
-    periodic: list[tuple[str, float, Any]] = [("maintenance", settings.store.maintenance_interval_s, maintenance)]
+    periodic: list[tuple[str, float, Periodic]] = [("maintenance", settings.store.maintenance_interval_s,
+                                                    maintenance)]
     periodic += _cost_job(settings, engine, snapshot, migrator)
-    periodic += _drift_job(settings, engine, snapshot, telemetry)
-    services: list[tuple[str, Any, Any]] = []
+    periodic += _drift_job(settings, engine, snapshot)
+    services: list[Service] = []
     if settings.otlp.endpoint:
         services.append(_otlp(settings, snapshot))
     proxy = None
@@ -147,10 +156,10 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         snapshot.attach("proxy", proxy.points)
         services.append(("proxy", proxy.start, proxy.stop))
     runner = Runner(
-        host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
+        collectors=collectors, writer=writer, snapshot=snapshot,
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
-        services=services, shutdown_grace_s=settings.shutdown_grace_s,
+        services=services, shutdown_grace_s=settings.shutdown_grace_s, off_at_start=off,
         metrics_auth=metrics_auth(settings.metrics) if settings.metrics.enabled else None,
         metrics_tls=tls_context(settings.metrics) if settings.metrics.enabled else None,
     )
@@ -158,7 +167,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
 
 
 def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
-              migrator: _Migrator) -> list[tuple[str, float, Any]]:
+              migrator: _Migrator) -> list[tuple[str, float, Periodic]]:
     from agent.cost.report import build_report, report_points
 
     async def cost() -> None:
@@ -172,10 +181,10 @@ def _cost_job(settings: Settings, engine: Engine, snapshot: Snapshot,
     return [("cost", settings.cost.interval_s, cost)]
 
 
-def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
-               telemetry: Telemetry) -> list[tuple[str, float, Any]]:
+def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot) -> list[tuple[str, float, Periodic]]:
     """Drift checks run in a child process (Evidently stays out of the agent). The first tick only
-    publishes the latest stored results; the first check runs one interval after start."""
+    publishes the latest stored results; the first check runs one interval after start. A failed
+    check raises DriftError (the runner books it); the results stored so far are published anyway."""
     if not settings.drift.enabled:
         return []
     from agent.extras import missing_modules
@@ -194,19 +203,21 @@ def _drift_job(settings: Settings, engine: Engine, snapshot: Snapshot,
 
     async def drift() -> None:
         nonlocal started
+        failure: DriftError | None = None
         if started:
-            await worker.tick()
-            if worker.last_error:
-                telemetry.collector_failed("drift", worker.last_duration_s or 0.0)
-            else:
-                telemetry.collector_ok("drift", worker.last_duration_s or 0.0)
+            try:
+                await worker.check()
+            except DriftError as exc:
+                failure = exc
         started = True
-        snapshot.replace("drift", await _store_thread(drift_points, engine, settings.host))
+        snapshot.replace("drift", await _store_thread(functools.partial(drift_points, engine, settings.host)))
+        if failure is not None:
+            raise failure
 
     return [("drift", settings.drift.interval_s, drift)]
 
 
-def _otlp(settings: Settings, snapshot: Snapshot) -> tuple[str, Any, Any]:
+def _otlp(settings: Settings, snapshot: Snapshot) -> Service:
     """OTLP export reads the same snapshot (live sources included) on its own interval."""
     from agent.exporters.otlp import OtlpExport
 

@@ -1,6 +1,6 @@
 """Engine collector CPU per scrape, against prometheus_client's bare parse of the same pages.
 
-Builds current vLLM (V1) pages from the REFERENCE.md table (tests/engine/pages.py): ~550 series
+Builds current vLLM (V1) pages as vLLM 0.33's loggers.py registers them (tests/engine/pages.py): ~550 series
 (two models x one engine core) and ~1100 series (two models x two engine cores). For each page size
 it pre-renders a run of successive pages (counters and histograms growing), warms the SLI history to
 a full 5 m window, then times, interleaved in rounds on the same pages:

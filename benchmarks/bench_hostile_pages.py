@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.capture.sse import SseSplitter  # noqa: E402
-from agent.collectors.engine.collector import EngineCollector, EngineScrapeFailure  # noqa: E402
+from agent.collectors.engine.collector import EngineCollector  # noqa: E402
 from agent.collectors.engine.windows import parse_windows  # noqa: E402
+from agent.errors import EngineScrapeError  # noqa: E402
 
 SERVER = r'''
 import asyncio, random, sys
@@ -144,7 +145,7 @@ async def _pages(port: int) -> int:
             try:
                 await collector.collect()
                 ok += 1
-            except EngineScrapeFailure:
+            except EngineScrapeError:
                 failed += 1
             clock.now += 5.0
         return ok, failed

@@ -180,7 +180,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if isinstance(served, web.BaseRunner):
         site = web.TCPSite(served, "127.0.0.1", 0, backlog=1024)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = served.addresses[0][1]
     else:
         port = await served.start()
     print(f"READY {port}", flush=True)

@@ -1,8 +1,9 @@
 """Output descriptors computed as a response ends, from text held only in memory.
 
-Language is not guessed: no language-identification library is a dependency (langdetect and the
-like cost milliseconds per text on the proxy's event loop). `language` stays None; the drift worker
-may fill it later off the hot path."""
+There is no language descriptor: a language-identification library costs milliseconds per text on
+the proxy's event loop, and a word-list guess would be a label that looks surer than it is. A switch
+of script shows in `non_ascii_ratio`; a switch of language in the drift worker's text features
+(non-letter share, and the TF-IDF classifier on the words themselves)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ class OutputDescriptors:
     non_ascii_ratio: float | None
     refusal: bool
     json_valid: bool | None
-    language: str | None = None
 
 
 def _normalize(text: str) -> str:

@@ -79,7 +79,6 @@ def build_record(ex: Exchange, *, host: str, upstream: str, capture: CaptureSett
         json_requested=ex.info.json_requested,
         json_valid=described.json_valid if described else None,
         non_ascii_ratio=described.non_ascii_ratio if described else None,
-        language=described.language if described else None,
         error=(ex.error or obs.error),
         simulated=simulated,
         reasoning_tokens=obs.reasoning_tokens,

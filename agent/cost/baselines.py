@@ -58,9 +58,6 @@ class ApiPrice:
         return ApiPrice(self.input_usd + other.input_usd, self.output_usd + other.output_usd,
                         self.fees_usd + other.fees_usd)
 
-    def scaled(self, factor: Decimal) -> ApiPrice:
-        return ApiPrice(self.input_usd * factor, self.output_usd * factor, self.fees_usd * factor)
-
 
 @dataclass(frozen=True, slots=True)
 class Baseline:

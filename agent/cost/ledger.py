@@ -32,7 +32,7 @@ from agent.cost.measures import (
 from agent.cost.pricing import ApiPricing, LedgerRow, price_rows, pricing_for
 from agent.cost.tokens import measure_engine
 from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between, utc
-from agent.errors import CostError, StoreError
+from agent.store.db import store_errors
 from agent.store.schema import cost_hours, cost_request_groups
 
 log = logging.getLogger(__name__)
@@ -130,17 +130,15 @@ def recompute_ledger(
     same rows (only measured_at changes). Writes: the running agent's job, never a report."""
     start, end = utc(start), utc(end)
     measured_at = utc(now) if now is not None else datetime.now(UTC)
-    try:
+    with store_errors(f"cost measures in {_shown(engine)}"):
         (measures, groups), complete = _fresh(engine, settings, start, end, host, measured_at)
         stored = _stored_index(engine, measures)
         chosen = [m for m in measures if _keep(m, stored.get((m.host, m.hour)), complete[m.host])]
         return _write(engine, chosen, groups)
-    except CostError:
-        raise
-    except Exception as exc:
-        if exc.__class__.__module__.startswith("sqlalchemy"):
-            raise StoreError(f"cost measures: {exc}") from exc
-        raise
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _stored_index(engine: Engine, measures: Sequence[HourMeasure]) -> dict[tuple[str, datetime], HourMeasure]:
@@ -247,7 +245,7 @@ def measures_for_report(engine: Engine, settings: CostSettings, start: datetime,
     memory from raw samples. Raises StoreError."""
     start, end = utc(start), utc(end)
     measured_at = utc(now) if now is not None else datetime.now(UTC)
-    try:
+    with store_errors(f"reading cost measures from {_shown(engine)}"):
         measures, groups = read_measures(engine, start, end, host)
         with engine.connect() as conn:
             hosts = [host] if host is not None else sorted(
@@ -269,13 +267,6 @@ def measures_for_report(engine: Engine, settings: CostSettings, start: datetime,
                     stored[(m.host, m.hour)] = m
                     groups[(m.host, m.hour)] = fresh_groups.get((m.host, m.hour), [])
         return sorted(stored.values(), key=lambda m: (m.hour, m.host)), groups
-    except CostError:
-        raise
-    except Exception as exc:
-        if exc.__class__.__module__.startswith("sqlalchemy"):
-            url = engine.url.render_as_string(hide_password=True)
-            raise StoreError(f"reading cost measures from {url}: {str(exc).splitlines()[0]}") from None
-        raise
 
 
 def read_ledger(engine: Engine, settings: CostSettings, start: datetime, end: datetime,

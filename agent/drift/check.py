@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from agent.config import CaptureSettings, DriftSettings
-from agent.drift.errors import DriftError
 from agent.drift.features import (
     DATASET_FEATURE,
     DRIFT_SHARE,
@@ -26,6 +25,7 @@ from agent.drift.features import (
 from agent.drift.loader import Sample, load_records, load_texts, models_in_window
 from agent.drift.results import write_results
 from agent.drift.windows import Windows, as_utc, drift_windows
+from agent.errors import DriftError
 from agent.samples import DriftResult
 
 if TYPE_CHECKING:

@@ -38,7 +38,6 @@ from evidently.descriptors import (  # noqa: E402
 from evidently.metrics import ValueDrift  # noqa: E402
 from evidently.presets import DataDriftPreset  # noqa: E402
 
-from agent.drift.errors import DriftError  # noqa: E402
 from agent.drift.features import (  # noqa: E402
     TEXT_COLUMN,
     TEXT_CONTENT_FEATURE,
@@ -48,6 +47,7 @@ from agent.drift.features import (  # noqa: E402
     TextFeature,
 )
 from agent.drift.loader import Sample  # noqa: E402
+from agent.errors import DriftError  # noqa: E402
 
 EVIDENTLY_VERSION: str = str(_evidently_version)
 

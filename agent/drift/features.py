@@ -41,7 +41,6 @@ RECORD_FEATURES: tuple[RecordFeature, ...] = (
                   "share of JSON-mode outputs that parse (JSON-mode requests only)"),
     RecordFeature("non_ascii_ratio", "non_ascii_ratio", "numerical", "share of non-ASCII characters in the output"),
     RecordFeature("finish_reason", "finish_reason", "categorical", "why generation stopped (stop, length, ...)"),
-    RecordFeature("language", "language", "categorical", "output language, when known"),
     RecordFeature("latency_seconds", "latency_seconds", "numerical", "request latency seen by the proxy"),
     RecordFeature("ttft_seconds", "ttft_seconds", "numerical", "time to first token (streaming requests only)"),
 )
@@ -75,7 +74,3 @@ TEXT_CONTENT_FEATURE = "text_content"
 """Drift of the words themselves: Evidently's TF-IDF domain classifier on the text column."""
 
 TEXT_COLUMN = "text"
-
-ALL_FEATURE_NAMES: tuple[str, ...] = (
-    *(f.name for f in RECORD_FEATURES), *(f.name for f in TEXT_FEATURES), TEXT_CONTENT_FEATURE,
-)

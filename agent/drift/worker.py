@@ -21,9 +21,9 @@ from typing import Any
 
 from agent.config import DriftSettings
 from agent.drift.check import DEFAULT_REFUSAL_PHRASES
-from agent.drift.errors import DriftError
 from agent.drift.results import is_insufficient, is_summary
 from agent.drift.windows import as_utc
+from agent.errors import DriftError
 from agent.samples import DriftResult
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,9 @@ def _settle(future: asyncio.Future[None]) -> None:
 
 
 class DriftWorker:
-    """Runs `run_drift_check` for one host in a child process. The runner calls `await tick()` every
-    `settings.interval_s`; `run_once()` is the blocking form. A check longer than `timeout_s`
+    """Runs `run_drift_check` for one host in a child process. The agent's drift job calls
+    `await check()` every `settings.interval_s`; `tick()` is the form that logs instead of raising,
+    `run_once()` the blocking one. A check longer than `timeout_s`
     (default: the interval) is killed."""
 
     def __init__(self, engine_url: str, settings: DriftSettings, host: str, *,
@@ -188,9 +189,9 @@ class DriftWorker:
         finally:
             await asyncio.to_thread(child.close)
 
-    async def tick(self, now: datetime | None = None) -> list[DriftResult]:
-        """One check without blocking the event loop. Never raises (except cancellation): a failure
-        is logged in one line, kept in `last_error`, and gives []. Does nothing when drift is disabled."""
+    async def check(self, now: datetime | None = None) -> list[DriftResult]:
+        """One check without blocking the event loop (the agent's drift job). Raises DriftError, in
+        one line also kept in `last_error`, whatever went wrong; [] when drift is disabled."""
         if not self.settings.enabled:
             return []
         try:
@@ -200,5 +201,13 @@ class DriftWorker:
         except Exception as exc:
             self.last_error = _one_line(str(exc)) if isinstance(exc, DriftError) else \
                 f"{type(exc).__name__}: {_one_line(str(exc))}"
-            log.warning("drift check failed: %s", self.last_error)
+            raise DriftError(self.last_error) from exc
+
+    async def tick(self, now: datetime | None = None) -> list[DriftResult]:
+        """`check` that never raises (except cancellation): a failure is logged in one line, kept in
+        `last_error`, and gives []."""
+        try:
+            return await self.check(now)
+        except DriftError as exc:
+            log.warning("drift check failed: %s", exc)
             return []

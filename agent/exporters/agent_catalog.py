@@ -6,11 +6,12 @@ from agent.metric_spec import MetricSpec
 
 AGENT_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("campwatch_collector_up", "gauge",
-               "1 if the collector's last run succeeded, 0 if it failed.", ("host", "collector")),
+               "1 if the part's last run succeeded, 0 if it failed: collectors (gpu, engine:URL), periodic "
+               "jobs (maintenance, cost, drift) and service starts (proxy, otlp).", ("host", "collector")),
     MetricSpec("campwatch_collector_errors_total", "counter",
-               "Failed collector runs since the agent started.", ("host", "collector")),
+               "Failed runs of the part since the agent started.", ("host", "collector")),
     MetricSpec("campwatch_collector_duration_seconds", "gauge",
-               "Wall time of the collector's last run.", ("host", "collector")),
+               "Wall time of the part's last run.", ("host", "collector")),
     MetricSpec("campwatch_samples_written_total", "counter",
                "Rows committed to the store.", ("host", "table")),
     MetricSpec("campwatch_dropped_total", "counter",

@@ -16,13 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.collectors.gpu.driver import (
-    DeviceInfo,
-    MigDevice,
-    NotSupported,
-    ProcessUsage,
-    Reading,
-)
+from agent.collectors.gpu.driver import DeviceInfo, MigDevice, ProcessUsage, Reading
+from agent.errors import NotSupported
 
 _SNAPSHOT_S = 0.05  # readings within one collection cycle see one consistent state
 _THERMAL_TAU_S = 30.0

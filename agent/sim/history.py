@@ -211,7 +211,7 @@ def _record(minute: datetime, plan: HistoryPlan, rng: random.Random, req: TraceR
         output_chars=completion * (5 if drifted else 4) + rng.randint(0, 20), refusal=refusal,
         json_requested=json_requested,
         json_valid=(rng.random() < (0.7 if drifted else 0.98)) if json_requested else None,
-        non_ascii_ratio=abs(rng.gauss(0.08 if drifted else 0.01, 0.01)), language="en", simulated=True)
+        non_ascii_ratio=abs(rng.gauss(0.08 if drifted else 0.01, 0.01)), simulated=True)
 
 
 GPU_HOURLY_USD = 2.50

@@ -264,6 +264,4 @@ async def start_server(server: SimulatedModelServer, host: str = "127.0.0.1",
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = getattr(site._server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+    return runner, int(runner.addresses[0][1])

@@ -4,16 +4,32 @@ PostgreSQL connect_timeout, statement_timeout and lock_timeout; SQLite busy_time
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from agent.errors import StoreError
 from agent.urls import display_url
+
+
+@contextlib.contextmanager
+def store_errors(what: str) -> Iterator[None]:
+    """The store boundary for code that queries the database itself (cost, drift, review): a
+    database error raised in the block (any SQLAlchemyError: connection lost, timeout, missing
+    table, ...) leaves it as one StoreError, `what` and then the first line of the driver's message
+    (not the SQL and parameters SQLAlchemy appends). Other errors pass through unchanged."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreError(f"{what}: {first}") from exc
 
 
 @dataclass(frozen=True, slots=True)

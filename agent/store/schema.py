@@ -97,7 +97,6 @@ request_records = Table(
     Column("json_requested", Boolean, nullable=False),
     Column("json_valid", Boolean),
     Column("non_ascii_ratio", Float),
-    Column("language", String(16)),
     Column("error", String(255)),
     Column("simulated", Boolean, nullable=False, default=False),
     Column("team", String(255)),  # from the request header named in cost.team_header, when sent

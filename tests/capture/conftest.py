@@ -28,7 +28,7 @@ async def stub() -> AsyncIterator[tuple[StubUpstream, str]]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    upstream.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    upstream.port = runner.addresses[0][1]
     yield upstream, f"http://127.0.0.1:{upstream.port}"
     await runner.cleanup()
 

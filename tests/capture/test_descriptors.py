@@ -29,5 +29,4 @@ def test_characters_and_non_ascii_share() -> None:
     described = describe_output("h\u00e9llo \u4e16\u754c", refusal_phrases=(), json_requested=False)
     assert described.output_chars == 8
     assert described.non_ascii_ratio == 3 / 8
-    assert described.language is None
     assert describe_output("", refusal_phrases=(), json_requested=False).non_ascii_ratio is None

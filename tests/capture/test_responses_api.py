@@ -136,7 +136,7 @@ async def test_the_proxy_records_responses_api_traffic_streamed_and_not(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         proxy = await make_proxy(f"http://127.0.0.1:{port}")
         async with client.post(proxy.url + "/v1/responses", json={"model": MODEL, "input": "hi"}) as resp:
@@ -189,7 +189,7 @@ async def test_vllms_own_responses_api_answers_are_recorded_with_their_usage(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         proxy = await make_proxy(f"http://127.0.0.1:{port}")
         async with client.post(proxy.url + "/v1/responses", json={"model": "m", "input": "hi"}) as resp:

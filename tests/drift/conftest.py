@@ -79,7 +79,7 @@ def make_records(n: int, start: datetime, end: datetime, traffic: Traffic, seed:
             finish_reason="stop" if refusal or rng.random() < 0.85 else "length",
             output_chars=int(tokens * rng.uniform(3.6, 4.4)), refusal=refusal, json_requested=json_requested,
             json_valid=(rng.random() < traffic.json_valid_rate) if json_requested else None,
-            non_ascii_ratio=rng.betavariate(1, 200), language=None,
+            non_ascii_ratio=rng.betavariate(1, 200),
         ))
     return out
 

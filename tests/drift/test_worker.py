@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from agent.drift.errors import DriftError
 from agent.drift.features import DATASET_FEATURE
 from agent.drift.results import latest_results
 from agent.drift.worker import DriftWorker
+from agent.errors import DriftError
 from tests.drift.conftest import HOST, NOW, SETTINGS, Traffic
 
 

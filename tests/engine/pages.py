@@ -1,7 +1,7 @@
 """Pages for tests and the benchmark.
 
-`V1Server` is a current vLLM (V1 engine) metric state built from the REFERENCE.md section 1 table
-with prometheus_client, as vLLM itself builds it: every family in the table, `model_name` and
+`V1Server` is a current vLLM (V1 engine) metric state built from the families vLLM 0.33 registers in
+vllm/v1/metrics/loggers.py, with prometheus_client as vLLM itself builds it: every family, `model_name` and
 `engine` labels, vLLM's bucket layouts, finish reasons pre-created per engine.
 
 `GrowingPage` replays a captured or constructed page with counters and histograms that grow by a

@@ -12,7 +12,7 @@ import pytest
 
 from agent.catalog import CATALOG
 from agent.collectors.base import Collector
-from agent.collectors.engine.collector import EngineCollector, EngineScrapeFailure, build_engine_collectors
+from agent.collectors.engine.collector import EngineCollector, build_engine_collectors
 from agent.collectors.engine.windows import parse_windows
 from agent.concepts.engine import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.config import EngineSettings
@@ -159,7 +159,7 @@ async def test_a_failed_scrape_raises_with_an_up_zero_gap_and_nothing_else(repla
     finally:
         await collector.close()
     failure = caught.value
-    assert isinstance(failure, EngineScrapeFailure)
+    assert isinstance(failure, EngineScrapeError)
     assert failure.server == server.url and server.url in str(failure)
     gap = failure.collected
     assert gap.source == collector.name
@@ -179,7 +179,7 @@ async def test_http_500_message_names_the_status(replay: Start, capture_page: Gr
     server.mode = "http500"
     collector = _collector(server.url)
     try:
-        with pytest.raises(EngineScrapeFailure, match="HTTP 500"):
+        with pytest.raises(EngineScrapeError, match="HTTP 500"):
             await collector.collect()
     finally:
         await collector.close()
@@ -191,7 +191,7 @@ async def test_a_slow_server_times_out_within_the_scrape_timeout(replay: Start, 
     collector = _collector(server.url, timeout_s=0.3, interval_s=1.0)
     started = time.monotonic()
     try:
-        with pytest.raises(EngineScrapeFailure, match=r"within 0\.3s") as caught:
+        with pytest.raises(EngineScrapeError, match=r"within 0\.3s") as caught:
             await collector.collect()
     finally:
         await collector.close()
@@ -223,7 +223,7 @@ async def test_a_hung_server_does_not_stall_another_collector(replay: Start, cap
     finally:
         await slow_collector.close()
         await fast_collector.close()
-    assert isinstance(hung_result, EngineScrapeFailure)
+    assert isinstance(hung_result, EngineScrapeError)
     assert isinstance(healthy_result, Collected)
     assert finished[healthy.url] < finished[hung.url]
     assert finished[hung.url] < 1.6  # bounded by its own timeout
@@ -232,7 +232,7 @@ async def test_a_hung_server_does_not_stall_another_collector(replay: Start, cap
 async def test_connection_refused_is_a_scrape_failure() -> None:
     collector = _collector("http://127.0.0.1:9/metrics")
     try:
-        with pytest.raises(EngineScrapeFailure, match="request failed"):
+        with pytest.raises(EngineScrapeError, match="request failed"):
             await collector.collect()
     finally:
         await collector.close()

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from agent.collectors.engine.collector import EngineCollector, EngineScrapeFailure, build_engine_collectors
-from agent.collectors.engine.parse import UNMAPPED_NAMES_MAX, PageError, parse_page
+from agent.collectors.engine.collector import EngineCollector, build_engine_collectors
+from agent.collectors.engine.parse import UNMAPPED_NAMES_MAX, parse_page
 from agent.collectors.engine.windows import parse_windows
 from agent.config import EngineSettings
+from agent.errors import EngineScrapeError, PageError
 from agent.loglimit import MESSAGE_CHARS_MAX
 from agent.samples import Collected, EngineSample
 
@@ -44,7 +45,7 @@ async def serve() -> AsyncIterator[Serve]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         return f"http://127.0.0.1:{port}/metrics"
 
     yield start
@@ -77,7 +78,7 @@ async def test_a_page_over_the_default_8_mib_limit_is_a_gap_naming_the_setting(s
     async def handler(_: web.Request) -> web.Response:
         return web.Response(text=body)
 
-    with pytest.raises(EngineScrapeFailure) as caught:
+    with pytest.raises(EngineScrapeError) as caught:
         await _collect(_collector(await serve(handler)))
     message = str(caught.value)
     assert "engine.max_page_bytes" in message and str(8 * 1024 * 1024) in message
@@ -101,7 +102,7 @@ async def test_a_chunked_page_without_length_stops_being_read_past_the_limit(ser
             pass
         return response
 
-    with pytest.raises(EngineScrapeFailure, match=r"engine\.max_page_bytes \(1048576 bytes"):
+    with pytest.raises(EngineScrapeError, match=r"engine\.max_page_bytes \(1048576 bytes"):
         await _collect(_collector(await serve(handler), max_page_bytes=1 << 20))
     assert sent < 10_000  # the collector hung up instead of reading the endless page
 
@@ -230,7 +231,7 @@ async def test_a_redirect_to_another_port_is_not_followed_and_names_the_target_m
     async def redirect(_: web.Request) -> web.Response:
         raise web.HTTPFound(elsewhere)
 
-    with pytest.raises(EngineScrapeFailure) as caught:
+    with pytest.raises(EngineScrapeError) as caught:
         await _collect(_collector(await serve(redirect)))
     message = str(caught.value)
     assert "HTTP 302 redirect to http://***:***@127.0.0.1:" in message and "not followed" in message
@@ -253,7 +254,7 @@ async def test_a_redirect_on_the_same_host_and_port_is_followed(serve: Serve) ->
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         result = await _collect(_collector(f"http://127.0.0.1:{port}/metrics"))
     finally:

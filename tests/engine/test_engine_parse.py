@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from agent.collectors.engine.parse import PageError, parse_page
+from agent.collectors.engine.parse import parse_page
+from agent.errors import PageError
 from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
 
 from .pages import Req, V1Server, fixture_text

@@ -38,7 +38,7 @@ async def _serve(tmp_path: Path, settings: MetricsSettings) -> AsyncIterator[int
     engine = open_engine(f"sqlite:///{tmp_path / 'a.db'}")
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
-    runner = Runner(host="h1", collectors=[], writer=StoreWriter(engine, telemetry), engine=engine,
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry),
                     snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG), metrics_port=0,
                     metrics_auth=metrics_auth(settings), metrics_tls=tls_context(settings), shutdown_grace_s=2)
     task = asyncio.create_task(runner.run())

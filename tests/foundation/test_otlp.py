@@ -70,7 +70,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    got.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1/metrics"  # type: ignore[union-attr]
+    got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/metrics"
     yield got
     await runner.cleanup()
 

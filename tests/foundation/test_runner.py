@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from datetime import UTC, datetime
 
 import aiohttp
@@ -8,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from agent.catalog import CATALOG
-from agent.errors import CollectorError
+from agent.errors import CollectorError, StoreError
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.runner import Runner
@@ -69,8 +71,8 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     good, bad, buggy = Ticking(), Failing(), Crashing()
-    runner = Runner(host="h1", collectors=[good, bad, buggy],
-                    writer=StoreWriter(engine, telemetry, flush_interval_s=0.05), engine=engine,
+    runner = Runner(collectors=[good, bad, buggy],
+                    writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
                     snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
                     metrics_port=0)
     task = asyncio.create_task(runner.run())
@@ -105,11 +107,10 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> Non
         name = "engine:x"
 
         async def collect(self) -> Collected:
-            exc = CollectorError(self.name, "timeout")
-            exc.collected = Collected("engine:x", (), (Point("campwatch_engine_up", 0.0),))  # type: ignore[attr-defined]
-            raise exc
+            raise CollectorError(self.name, "timeout",
+                                 collected=Collected("engine:x", (), (Point("campwatch_engine_up", 0.0),)))
 
-    runner = Runner(host="h1", collectors=[GapOnFailure()], writer=StoreWriter(engine, telemetry), engine=engine,
+    runner = Runner(collectors=[GapOnFailure()], writer=StoreWriter(engine, telemetry),
                     snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
                     metrics_port=None)
     task = asyncio.create_task(runner.run())
@@ -135,8 +136,8 @@ async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_la
         given.append(timeout_s)
         await asyncio.Event().wait()  # ignores the time it was given
 
-    runner = Runner(host="h1", collectors=[good], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
-                    engine=engine, snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
+    runner = Runner(collectors=[good], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
+                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
                     metrics_port=None, services=[("stuck", start, hang)], shutdown_grace_s=1.0)
     task = asyncio.create_task(runner.run())
     await asyncio.sleep(0.3)
@@ -147,3 +148,81 @@ async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_la
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(gpu_samples)).scalar()
     assert stored == good.calls  # the writer still had its share of the grace
+
+
+def _agent_values(telemetry: Telemetry, name: str) -> dict[str, float]:
+    return {dict(p.labels)["collector"]: p.value for p in telemetry.points() if p.name == name}
+
+
+async def test_a_cost_job_raising_a_store_error_shows_up_0_for_its_part_and_recovers_to_1(tmp_path, caplog) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    seen: list[tuple[dict[str, float], dict[str, float], list[str]]] = []
+    failed_twice, recovered = asyncio.Event(), asyncio.Event()
+    runner: Runner
+
+    async def cost() -> None:
+        # what the job saw of the previous run's booking, before this run
+        failing = json.loads((await runner._health(None)).text)["failing"]  # type: ignore[arg-type]
+        seen.append((_agent_values(telemetry, "campwatch_collector_up"),
+                     _agent_values(telemetry, "campwatch_collector_errors_total"), failing))
+        if len(seen) <= 2:
+            if len(seen) == 2:
+                failed_twice.set()
+            raise StoreError("reading cost measures from sqlite:///c.db: database is locked")
+        recovered.set()
+
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry), snapshot=snapshot, telemetry=telemetry,
+                    registry=build_registry(snapshot, CATALOG), metrics_port=None, periodic=[("cost", 0.01, cost)])
+    with caplog.at_level(logging.INFO, logger="agent.runner"):
+        task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(recovered.wait(), timeout=10)  # a hang guard, not a timing assertion
+        await asyncio.sleep(0)  # the run that set `recovered` is booked before the loop moves on
+        runner.stop()
+        await asyncio.wait_for(task, timeout=10)
+    assert failed_twice.is_set()
+    assert seen[1] == ({"cost": 0.0}, {"cost": 1.0}, ["cost"])  # after the first failure
+    assert seen[2] == ({"cost": 0.0}, {"cost": 2.0}, ["cost"])  # the second one is counted, not logged again
+    assert _agent_values(telemetry, "campwatch_collector_up") == {"cost": 1.0}
+    messages = [r.getMessage() for r in caplog.records if r.name == "agent.runner"]
+    assert [m for m in messages if m.startswith("cost ")] == [
+        "cost failed: reading cost measures from sqlite:///c.db: database is locked", "cost recovered"]
+    assert not any(r.exc_info for r in caplog.records if r.name == "agent.runner")  # a CampwatchError: one line
+
+
+async def test_a_service_that_cannot_start_is_booked_like_any_failed_part(tmp_path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+
+    async def start() -> None:
+        raise OSError("no such device")
+
+    async def stop(_timeout_s: float) -> None:
+        raise AssertionError("a service that did not start is not stopped")
+
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry), snapshot=snapshot, telemetry=telemetry,
+                    registry=build_registry(snapshot, CATALOG), metrics_port=None, services=[("otlp", start, stop)])
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0)
+    health = json.loads((await runner._health(None)).text)  # type: ignore[arg-type]
+    runner.stop()
+    await asyncio.wait_for(task, timeout=10)
+    assert _agent_values(telemetry, "campwatch_collector_up") == {"otlp": 0.0}
+    assert health["failing"] == ["otlp"]
+
+
+async def test_a_part_that_could_not_be_built_is_failing_from_the_start(tmp_path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry), snapshot=snapshot, telemetry=telemetry,
+                    registry=build_registry(snapshot, CATALOG), metrics_port=None, off_at_start=["gpu"])
+    health = json.loads((await runner._health(None)).text)  # type: ignore[arg-type]
+    assert _agent_values(telemetry, "campwatch_collector_up") == {"gpu": 0.0}
+    assert _agent_values(telemetry, "campwatch_collector_errors_total") == {"gpu": 1.0}
+    assert health["failing"] == ["gpu"]

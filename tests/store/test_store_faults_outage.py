@@ -217,7 +217,7 @@ async def test_healthz_answers_503_with_the_reason_while_the_store_is_unwritable
     clock = FakeClock()
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry, unhealthy_after_s=60.0, clock=clock)
-    runner = Runner(host="h1", collectors=[], writer=writer, engine=engine, snapshot=Snapshot(),
+    runner = Runner(collectors=[], writer=writer, snapshot=Snapshot(),
                     telemetry=telemetry, registry=CollectorRegistry(), metrics_port=None)
     writer.offer(gpu_rows(3))
     writer.flush()

@@ -29,14 +29,13 @@ from agent.collectors.engine.parse import (
     MAX_SERIES,
     REJECT_REASONS,
     UNMAPPED_NAMES_MAX,
-    PageError,
     ParsedPage,
     parse_page,
 )
 from agent.collectors.engine.windows import Window, parse_windows
 from agent.concepts.engine import ENGINE_RAW_EXPORTED, ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.config import EngineSettings
-from agent.errors import ConfigError, EngineScrapeError, Problem
+from agent.errors import ConfigError, EngineScrapeError, PageError, Problem
 from agent.samples import Collected, EngineSample, Point, Row, labels
 from agent.urls import display_url, scrub_text
 
@@ -55,15 +54,6 @@ _UNMAPPED_LISTED = 50
 _HEADERS = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}  # not OpenMetrics: parse one format
 _RAW_FAMILIES = tuple((concept, "campwatch_engine_" + concept) for concept in ENGINE_RAW_EXPORTED)
 _CACHED_BY_SOURCE = "cached_prompt_tokens_by_source_total"
-
-
-class EngineScrapeFailure(EngineScrapeError):
-    """A failed scrape. `.collected` holds what to expose for it: one up=0 row and the
-    `campwatch_engine_up 0` point only, so the snapshot shows a gap, not stale values."""
-
-    def __init__(self, server: str, message: str, collected: Collected) -> None:
-        super().__init__(server, message)
-        self.collected = collected
 
 
 class _Problem(Exception):
@@ -114,7 +104,7 @@ class EngineCollector:
         self._lock = asyncio.Lock()
 
     async def collect(self) -> Collected:
-        """One scrape. Raises EngineScrapeFailure (an EngineScrapeError) with `.collected` set on
+        """One scrape. Raises EngineScrapeError with `.collected` (the gap) set on
         HTTP errors, timeouts and pages that are not a known server's metrics."""
         async with self._lock:
             started = self._clock()
@@ -127,7 +117,7 @@ class EngineCollector:
                 if len(text) > _TRIM_ABOVE_BYTES:  # a large page refused: give its memory back now
                     del text
                     release_memory()
-                raise EngineScrapeFailure(self.url, str(problem), self._gap(ts)) from None
+                raise EngineScrapeError(self.url, str(problem), collected=self._gap(ts)) from None
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

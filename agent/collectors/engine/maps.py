@@ -2,9 +2,12 @@
 family name, mapped to one campwatch concept each. This module is data; `parse.py` reads it.
 
 A concept is a version-independent quantity (`kv_cache_usage_ratio`, `ttft_seconds`, ...). When a
-server shows two names for one concept (vLLM 0.9 and 0.10 served both the old and the new name
-during a deprecation), the lower `rank` wins. Sources of one concept with the same rank are merged
-(TGI's success and failure counters are both finish reasons).
+page shows two names for one concept, the lower `rank` (the newer name) wins: vLLM serves a
+deprecated name beside its replacement for a release or more, and each rename has its own window
+(gpu_cache_usage_perc beside kv_cache_usage_perc from 0.9, time_per_output_token_seconds beside
+inter_token_latency_seconds from 0.11 until its removal in early 2026), so the versions are in each
+source's note, not here. Sources of one concept with the same rank are merged (TGI's success and
+failure counters are both finish reasons).
 
 Only the concepts in EXTRACTED are read into samples and SLIs; the rest are mapped so that they are
 known (and documented here) rather than reported as unmapped. Names are written as served, counters
@@ -228,7 +231,7 @@ VLLM_SOURCES: Mapping[str, Source] = MappingProxyType({
     "vllm:inter_token_latency_seconds": _s("inter_token_latency_seconds", "histogram",
                                            "V1, vLLM >= 0.11 (per token)"),
     "vllm:time_per_output_token_seconds": _s("inter_token_latency_seconds", "histogram",
-                                             "V0 and V1 <= 0.10; deprecated 0.11 (per token)", rank=1),
+                                             "V0, and V1 until early 2026; deprecated 0.11 (per token)", rank=1),
     "vllm:request_time_per_output_token_seconds": _s("request_time_per_output_token_seconds", "histogram",
                                                      "V1, vLLM >= 0.11 (per request mean)"),
     "vllm:e2e_request_latency_seconds": _s("e2e_latency_seconds", "histogram", "all versions"),
@@ -591,7 +594,6 @@ SERVER_MAPS: tuple[ServerMap, ...] = (
                   "prompt_tokens_total": ("computed_prompt_tokens_total", "cached_prompt_tokens_total"),
               })),
 )
-KINDS: tuple[str, ...] = tuple(m.kind for m in SERVER_MAPS)
 KNOWN_PREFIXES: tuple[str, ...] = tuple(p for m in SERVER_MAPS for p in m.known_prefixes)
 DEFAULT_ENGINE = "0"
 """Engine label value when the server has one engine core and says nothing."""

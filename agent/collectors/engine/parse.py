@@ -36,6 +36,7 @@ from agent.collectors.engine.maps import (
     Source,
     counts_as_unmapped,
 )
+from agent.errors import PageError
 from agent.samples import HistogramSnapshot
 
 SeriesKey = tuple[str, str]
@@ -51,10 +52,6 @@ NAME_CHARS_MAX = 200
 """An unknown family name longer than this is counted, not kept (real names are far shorter)."""
 REJECT_REASONS: tuple[str, ...] = ("nan", "inf", "negative_counter")
 _QUOTE_CHARS = 200
-
-
-class PageError(ValueError):
-    """The body is not a metrics page campwatch can read; the message says what was expected."""
 
 
 @dataclass(slots=True)

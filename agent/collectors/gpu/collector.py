@@ -22,17 +22,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from agent.collectors.gpu.catalog import UP_METRIC
-from agent.collectors.gpu.driver import (
-    DeviceInfo,
-    DriverError,
-    GpuDriver,
-    GpuLost,
-    MigDevice,
-    NoData,
-    NoPermission,
-    NotSupported,
-    Reading,
-)
+from agent.collectors.gpu.driver import DeviceInfo, GpuDriver, MigDevice, Reading, reason
 from agent.collectors.gpu.energy import EnergyCounter
 from agent.collectors.gpu.fields import FieldSpec, load_fields
 from agent.collectors.gpu.procfs import read_identity
@@ -45,7 +35,7 @@ from agent.collectors.gpu.sources import (
 )
 from agent.collectors.gpu.throttle import THROTTLE_REASONS
 from agent.config import GpuSettings
-from agent.errors import ConfigError, NvmlUnavailable
+from agent.errors import ConfigError, DriverError, GpuLost, NoData, NoPermission, NotSupported, NvmlUnavailable
 from agent.samples import Collected, GpuSample, Labels, Point, labels
 
 log = logging.getLogger(__name__)
@@ -146,7 +136,6 @@ class GpuCollector:
         self._lock = threading.Lock()
         self._simulated = bool(driver.simulated)
         enabled = {spec.name: spec for spec in fields}
-        self._enabled = frozenset(enabled)
         self._readings: dict[str, tuple[Output, ...]] = {}
         for spec in fields:
             known = spec.source
@@ -226,11 +215,8 @@ class GpuCollector:
         for step in gpu.plan:
             try:
                 out = step.read()
-            except NotSupported as exc:
-                self._skip(gpu, (o[1] for o in step.outputs), "not supported", exc)
-                continue
-            except NoPermission as exc:
-                self._skip(gpu, (o[1] for o in step.outputs), "no permission", exc)
+            except (NotSupported, NoPermission) as exc:
+                self._skip(gpu, (o[1] for o in step.outputs), reason(exc), exc)
                 continue
             except NoData:
                 continue
@@ -240,7 +226,7 @@ class GpuCollector:
             for position, field, metric in step.outputs:
                 value = out[position]
                 if value is None:
-                    self._skip(gpu, (field,), "not supported", None)
+                    self._skip(gpu, (field,), reason(None), None)
                     continue
                 values[field] = value
                 if metric is not None:
@@ -284,8 +270,7 @@ class GpuCollector:
         try:
             procs = driver.processes(gpu.index)
         except (NotSupported, NoPermission) as exc:
-            reason = "no permission" if isinstance(exc, NoPermission) else "not supported"
-            self._skip(gpu, (PROC_MEMORY_FIELD, PROC_UTIL_FIELD), reason, exc)
+            self._skip(gpu, (PROC_MEMORY_FIELD, PROC_UTIL_FIELD), reason(exc), exc)
             return
         except NoData:
             return
@@ -300,8 +285,7 @@ class GpuCollector:
             try:
                 util = driver.process_utilization(gpu.index)
             except (NotSupported, NoPermission) as exc:
-                reason = "no permission" if isinstance(exc, NoPermission) else "not supported"
-                self._skip(gpu, (PROC_UTIL_FIELD,), reason, exc)
+                self._skip(gpu, (PROC_UTIL_FIELD,), reason(exc), exc)
             except NoData:
                 pass
         cache = gpu.proc_labels
@@ -338,8 +322,7 @@ class GpuCollector:
                 try:
                     out = step.read()
                 except (NotSupported, NoPermission) as exc:
-                    reason = "no permission" if isinstance(exc, NoPermission) else "not supported"
-                    self._skip(gpu, (o[1] for o in step.outputs), reason, exc)
+                    self._skip(gpu, (o[1] for o in step.outputs), reason(exc), exc)
                     instance.steps = tuple(s for s in instance.steps if s is not step)
                     continue
                 except NoData:
@@ -364,8 +347,7 @@ class GpuCollector:
         try:
             devices = self._driver.mig_devices(gpu.index)
         except (NotSupported, NoPermission) as exc:
-            reason = "no permission" if isinstance(exc, NoPermission) else "not supported"
-            self._skip(gpu, self._mig_fields, reason, exc)
+            self._skip(gpu, self._mig_fields, reason(exc), exc)
             gpu.mig_refresh_at = float("inf")
             return
         except NoData:
@@ -385,7 +367,7 @@ class GpuCollector:
                     steps.append(_Step(reading, self._driver.mig_reader(gpu.index, device.slot, reading),
                                        tuple(outputs)))
                 except (NotSupported, NoPermission) as exc:
-                    self._skip(gpu, (o[1] for o in outputs), "not supported", exc)
+                    self._skip(gpu, (o[1] for o in outputs), reason(exc), exc)
             instances.append(_MigInstance(
                 device,
                 gpu.extend(gpu_instance=device.gpu_instance, compute_instance=device.compute_instance,
@@ -406,7 +388,7 @@ class GpuCollector:
             try:
                 steps.append(_Step(reading, self._driver.reader(gpu.index, reading), kept))
             except NotSupported as exc:
-                self._skip(gpu, (o[1] for o in kept), "not supported", exc)
+                self._skip(gpu, (o[1] for o in kept), reason(exc), exc)
         gpu.plan = tuple(steps)
         gpu.mig = None
         if self._xid and not gpu.xid_watched and XID_FIELD not in gpu.unsupported:
@@ -414,19 +396,19 @@ class GpuCollector:
                 self._driver.watch_xid(gpu.index)
                 gpu.xid_watched = True
             except (NotSupported, NoPermission) as exc:
-                reason = "no permission" if isinstance(exc, NoPermission) else "not supported"
-                self._skip(gpu, (XID_FIELD,), reason, exc)
+                self._skip(gpu, (XID_FIELD,), reason(exc), exc)
             except DriverError as exc:
                 log.warning("GPU %d: XID events not available yet: %s", gpu.index, exc.detail)
 
-    def _skip(self, gpu: _Gpu, fields: Iterable[str], reason: str, exc: DriverError | None) -> None:
+    def _skip(self, gpu: _Gpu, fields: Iterable[str], why: str, exc: DriverError | None) -> None:
+        """Drop `fields` from the GPU's plan for good; `why` is reason(exc)."""
         new = [f for f in fields if f not in gpu.unsupported]
         if not new:
             return
         for field in new:
-            gpu.unsupported[field] = reason
+            gpu.unsupported[field] = why
         detail = f" ({exc.detail})" if exc is not None else ""
-        if reason == "no permission":
+        if why == "no permission":
             log.warning("GPU %d (%s): reading %s needs privileges the agent lacks%s; skipping",
                         gpu.index, gpu.info.uuid, ", ".join(new), detail)
         else:

@@ -2,9 +2,9 @@
 (agent/sim/gpu.py) both implement it, so the collector cannot tell them apart.
 
 Calls are blocking and not thread-safe; the collector makes them from one worker thread at a time.
-Failures are reported with the DriverError subclasses below, which tell the collector what to do:
-skip the field for good (NotSupported, NoPermission), skip it this time (NoData), or mark the GPU down
-and retry it later (GpuLost)."""
+Failures are reported with the DriverError subclasses (agent.errors), which tell the collector what
+to do: skip the field for good (NotSupported, NoPermission), skip it this time (NoData), or mark the
+GPU down and retry it later (GpuLost)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from agent.errors import CollectorError
+from agent.errors import DriverError, NoPermission
 
 Reading: TypeAlias = Callable[[], tuple[float | None, ...]]
 """One bound device query: returns the values of its fields (sources.DEVICE_READINGS) in base units,
@@ -47,28 +47,6 @@ class ProcessUsage:
 
     pid: int
     memory_bytes: float | None
-
-
-class DriverError(CollectorError):
-    def __init__(self, message: str) -> None:
-        self.detail = message
-        super().__init__("gpu", message)
-
-
-class NotSupported(DriverError):
-    """The device (or driver version) does not offer this value: skip it for this GPU from now on."""
-
-
-class NoPermission(DriverError):
-    """Reading this value needs privileges the agent lacks: skip it from now on, warn once."""
-
-
-class NoData(DriverError):
-    """Nothing to report this time (no new samples yet): skip it this cycle only."""
-
-
-class GpuLost(DriverError):
-    """The GPU cannot be read (fell off the bus, or an unexpected error): mark it down, retry later."""
 
 
 class GpuDriver(Protocol):
@@ -109,3 +87,10 @@ class GpuDriver(Protocol):
 
     def poll_xid(self) -> tuple[tuple[int, int], ...]:
         """(gpu index, XID code) for each event since the last poll. Never blocks."""
+
+
+def reason(exc: DriverError | None) -> str:
+    """Why a field is skipped after `exc`, as `campwatch gpus` and `GpuCollector.unsupported_fields`
+    show it: "no permission" for NoPermission; "not supported" for NotSupported, any other driver
+    error that rules the field out, and None (the device returned no value)."""
+    return "no permission" if isinstance(exc, NoPermission) else "not supported"

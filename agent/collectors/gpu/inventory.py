@@ -8,17 +8,9 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from agent.collectors.gpu.driver import (
-    DeviceInfo,
-    DriverError,
-    GpuDriver,
-    GpuLost,
-    MigDevice,
-    NoData,
-    NoPermission,
-)
+from agent.collectors.gpu.driver import DeviceInfo, GpuDriver, MigDevice, reason
 from agent.collectors.gpu.sources import DEVICE_READINGS, KNOWN_FIELDS, MIG_SOURCES
-from agent.errors import NvmlUnavailable
+from agent.errors import DriverError, GpuLost, NoData, NvmlUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +43,12 @@ class _Probe:
             self.status.setdefault(field, status)
 
     def outcome(self, fields: Sequence[str], exc: DriverError) -> None:
-        if isinstance(exc, NoPermission):
-            self.mark(fields, "no permission")
-        elif isinstance(exc, NoData):
+        if isinstance(exc, NoData):
             self.mark(fields, "supported")  # it exists, there was just nothing new to say
         elif isinstance(exc, GpuLost):
             raise exc
         else:
-            self.mark(fields, "not supported")
+            self.mark(fields, reason(exc))
 
     def by(self, status: str) -> tuple[str, ...]:
         return tuple(f for f in KNOWN_FIELDS if self.status.get(f) == status)
@@ -79,7 +69,7 @@ def _probe_gpu(driver: GpuDriver, info: DeviceInfo) -> GpuInventory:
                 probe.outcome(fields, exc)
                 continue
             for field, value in zip(fields, values, strict=False):
-                probe.mark((field,), "not supported" if value is None else "supported")
+                probe.mark((field,), reason(None) if value is None else "supported")
                 if field == "mig_enabled" and value is not None:
                     mig_mode = "enabled" if value else "disabled"
         try:
@@ -124,7 +114,7 @@ def _probe_mig(driver: GpuDriver, index: int, probe: _Probe) -> tuple[MigDevice,
         except DriverError as exc:
             probe.outcome((field,), exc)
             continue
-        probe.mark((field,), "not supported" if values[position] is None else "supported")
+        probe.mark((field,), reason(None) if values[position] is None else "supported")
     return devices
 
 

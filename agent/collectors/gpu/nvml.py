@@ -12,18 +12,8 @@ from typing import Any
 
 import pynvml
 
-from agent.collectors.gpu.driver import (
-    DeviceInfo,
-    DriverError,
-    GpuLost,
-    MigDevice,
-    NoData,
-    NoPermission,
-    NotSupported,
-    ProcessUsage,
-    Reading,
-)
-from agent.errors import NvmlUnavailable
+from agent.collectors.gpu.driver import DeviceInfo, MigDevice, ProcessUsage, Reading
+from agent.errors import DriverError, GpuLost, NoData, NoPermission, NotSupported, NvmlUnavailable
 
 log = logging.getLogger(__name__)
 

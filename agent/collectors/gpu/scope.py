@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent.collectors.gpu.driver import DeviceInfo, DriverError, MigDevice
-from agent.errors import ConfigError, Problem
+from agent.collectors.gpu.driver import DeviceInfo, MigDevice
+from agent.errors import ConfigError, DriverError, Problem
 
 ENV_VARIABLES: tuple[str, ...] = ("NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
 _ALL = "all"
