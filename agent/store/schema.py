@@ -48,6 +48,13 @@ GPU_STORED_FIELDS: tuple[str, ...] = (
     "ecc_corrected_errors_total",
     "ecc_uncorrected_errors_total",
     "xid_errors_total",
+    # migration 0006: GPM activity (Hopper and newer; NULL elsewhere)
+    "sm_active_ratio",
+    "sm_occupancy_ratio",
+    "tensor_active_ratio",
+    "dram_bandwidth_ratio",
+    "nvlink_tx_bytes_per_second",
+    "nvlink_rx_bytes_per_second",
 )
 """GPU sample values kept in the store (one column each); the rest is exposed only."""
 

@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 Kind: TypeAlias = Literal["gauge", "counter"]
-Exposition: TypeAlias = Literal["plain", "energy", "throttle", "xid", "process", "mig"]
+Exposition: TypeAlias = Literal["plain", "energy", "throttle", "violation", "xid", "process", "mig"]
 """How a field becomes exported points: one per GPU (plain), accumulated from counter differences
-(energy), decoded per reason (throttle), per XID code, per process, or per MIG instance."""
+(energy), decoded per reason (throttle), one family labelled by reason (violation: time throttled),
+per XID code, per process, or per MIG instance."""
 
 PREFIX = "campwatch_gpu_"
 
 UNITS: frozenset[str] = frozenset(
     {"ratio", "bytes", "watts", "joules", "hertz", "celsius", "bytes_per_second",
-     "errors", "rows", "pages", "bool", "bitmask"}
+     "errors", "rows", "pages", "bool", "bitmask", "seconds"}
 )
 
 # reading, field, kind, unit, exposition. Order within a reading is the order of the values it returns.
@@ -45,6 +46,31 @@ _TABLE: tuple[tuple[str, str, Kind, str, Exposition], ...] = (
     ("pcie_replay", "pcie_replay_errors_total", "counter", "errors", "plain"),
     ("fan", "fan_speed_ratio", "gauge", "ratio", "plain"),
     ("throttle", "throttle_reasons_bitmask", "gauge", "bitmask", "throttle"),
+    # time throttled per reason (nvmlDeviceGetViolationStatus), in VIOLATION_REASONS' order
+    ("violation", "throttle_power_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_thermal_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_sync_boost_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_board_limit_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_low_utilization_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_reliability_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_app_clocks_seconds_total", "counter", "seconds", "violation"),
+    ("violation", "throttle_base_clocks_seconds_total", "counter", "seconds", "violation"),
+    # profiling-grade activity over the whole cycle (GPM, Hopper and newer; gpm.py)
+    ("gpm", "sm_active_ratio", "gauge", "ratio", "plain"),
+    ("gpm", "sm_occupancy_ratio", "gauge", "ratio", "plain"),
+    ("gpm", "tensor_active_ratio", "gauge", "ratio", "plain"),
+    ("gpm", "dram_bandwidth_ratio", "gauge", "ratio", "plain"),
+    ("gpm", "pcie_tx_average_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    ("gpm", "pcie_rx_average_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    ("gpm", "nvlink_tx_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    ("gpm", "nvlink_rx_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    # NVLink counters through field values (every NVLink GPU, GPM or not)
+    ("nvlink", "nvlink_tx_bytes_total", "counter", "bytes", "plain"),
+    ("nvlink", "nvlink_rx_bytes_total", "counter", "bytes", "plain"),
+    ("nvlink", "nvlink_crc_flit_errors_total", "counter", "errors", "plain"),
+    ("nvlink", "nvlink_crc_data_errors_total", "counter", "errors", "plain"),
+    ("nvlink", "nvlink_replay_errors_total", "counter", "errors", "plain"),
+    ("nvlink", "nvlink_recovery_errors_total", "counter", "errors", "plain"),
     ("ecc", "ecc_corrected_errors_total", "counter", "errors", "plain"),
     ("ecc", "ecc_uncorrected_errors_total", "counter", "errors", "plain"),
     ("remapped_rows", "remapped_rows_correctable", "gauge", "rows", "plain"),
@@ -73,6 +99,21 @@ MIG_SOURCES: dict[str, tuple[str, int]] = {
 """MIG fields: the device reading applied to each MIG instance, and the value's position in it."""
 
 THROTTLE_METRIC = PREFIX + "throttle_active"
+VIOLATION_METRIC = PREFIX + "throttle_seconds_total"
+
+VIOLATION_REASONS: dict[str, str] = {
+    "throttle_power_seconds_total": "power",
+    "throttle_thermal_seconds_total": "thermal",
+    "throttle_sync_boost_seconds_total": "sync_boost",
+    "throttle_board_limit_seconds_total": "board_limit",
+    "throttle_low_utilization_seconds_total": "low_utilization",
+    "throttle_reliability_seconds_total": "reliability",
+    "throttle_app_clocks_seconds_total": "app_clocks",
+    "throttle_base_clocks_seconds_total": "base_clocks",
+}
+"""Violation fields -> the `reason` label of campwatch_gpu_throttle_seconds_total, in the order of the
+"violation" reading (NVML_PERF_POLICY_POWER, THERMAL, SYNC_BOOST, BOARD_LIMIT, LOW_UTILIZATION,
+RELIABILITY, TOTAL_APP_CLOCKS, TOTAL_BASE_CLOCKS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +128,11 @@ class KnownField:
     @property
     def metric(self) -> str:
         """The exported family name."""
-        return THROTTLE_METRIC if self.exposition == "throttle" else PREFIX + self.name
+        if self.exposition == "throttle":
+            return THROTTLE_METRIC
+        if self.exposition == "violation":
+            return VIOLATION_METRIC
+        return PREFIX + self.name
 
 
 def _known() -> dict[str, KnownField]:
