@@ -8,6 +8,7 @@ GPU does not report."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pynvml
@@ -84,9 +85,7 @@ class GpmSampler:
         """Release the sample buffers (errors ignored: NVML may already be shut down)."""
         for sample in (self._previous, self._next):
             if sample is not None:
-                try:
+                with contextlib.suppress(pynvml.NVMLError):
                     pynvml.nvmlGpmSampleFree(sample)
-                except pynvml.NVMLError:
-                    pass
         self._previous = self._next = None
         self._request.sample1 = self._request.sample2 = None

@@ -145,7 +145,6 @@ def _throttle_query(h: Handle) -> Callable[[], Values]:
 
 
 def _violation_query(h: Handle) -> Callable[[], Values]:
-    get = pynvml.nvmlDeviceGetViolationStatus
     skip: set[int] = set()  # policies this GPU does not report: asked once
 
     def query() -> Values:
@@ -155,7 +154,8 @@ def _violation_query(h: Handle) -> Callable[[], Values]:
                 out.append(None)
                 continue
             try:
-                out.append(get(h, policy).violationTime / 1e9)  # ns since the driver loaded
+                # nanoseconds since the driver loaded
+                out.append(pynvml.nvmlDeviceGetViolationStatus(h, policy).violationTime / 1e9)
             except pynvml.NVMLError as exc:
                 if exc.value not in _UNSUPPORTED_CODES:
                     raise
