@@ -204,3 +204,24 @@ def test_campwatch_gpus_says_per_gpu_whether_gpm_works_and_why_not(fake_nvml: Fa
     (gpu,) = describe_gpus(NvmlDriver())
     assert gpu.gpm == "no: the GPU has no GPM (Hopper or newer only)"
     assert fake_nvml.calls("nvmlGpmSampleAlloc") == fake_nvml.calls("nvmlGpmSampleFree")
+
+
+def test_the_eight_throttle_time_fields_are_one_counter_family_labelled_by_reason() -> None:
+    from agent.collectors.gpu.catalog import GPU_METRICS
+    from agent.exporters.catalog import CATALOG
+
+    spec = CATALOG["campwatch_gpu_throttle_seconds_total"]
+    assert (spec.kind, spec.labels[-1]) == ("counter", "reason")
+    assert [m.name for m in GPU_METRICS].count("campwatch_gpu_throttle_seconds_total") == 1
+    assert "by reason" in spec.help
+
+
+def test_commenting_out_one_throttle_reason_drops_only_that_reason(gpu_run: GpuRun, tmp_path: Path) -> None:
+    text = BUNDLED_FIELDS.read_text(encoding="utf-8").replace("throttle_thermal_seconds_total,",
+                                                             "# throttle_thermal_seconds_total,")
+    (tmp_path / "f.csv").write_text(text, encoding="utf-8")
+    out = gpu_run.collector("h100_8gpu", fields_file=str(tmp_path / "f.csv")).collect_sync()
+    reasons = {dict(p.labels)["reason"] for p in points_named(out, "campwatch_gpu_throttle_seconds_total")
+               if dict(p.labels)["gpu"] == "0"}
+    assert reasons == {"power", "sync_boost", "board_limit", "low_utilization", "reliability", "app_clocks",
+                       "base_clocks"}

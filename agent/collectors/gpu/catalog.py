@@ -24,11 +24,17 @@ EXTRA_LABELS: dict[Exposition, tuple[str, ...]] = {
 UP_METRIC = PREFIX + "up"
 
 
+VIOLATION_HELP = ("Time the clocks were held back, by reason (NVML violation time since the driver loaded; "
+                  "rate() gives the throttled share; app_clocks and base_clocks count every reason together).")
+
+
 def _field_families() -> tuple[MetricSpec, ...]:
     families: dict[str, MetricSpec] = {}
-    for spec in load_fields():  # the violation fields share one family (by reason): the first one's help
+    for spec in load_fields():  # the violation fields share one family, labelled by reason
+        shared = spec.source.exposition == "violation"
         families.setdefault(spec.source.metric, MetricSpec(
-            spec.source.metric, spec.source.kind, spec.help, GPU_LABELS + EXTRA_LABELS[spec.source.exposition]))
+            spec.source.metric, spec.source.kind, VIOLATION_HELP if shared else spec.help,
+            GPU_LABELS + EXTRA_LABELS[spec.source.exposition]))
     return tuple(families.values())
 
 

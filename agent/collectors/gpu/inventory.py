@@ -77,14 +77,15 @@ def _probe_gpu(driver: GpuDriver, info: DeviceInfo) -> GpuInventory:
             info = driver.refresh(index)
         for reading, fields in DEVICE_READINGS.items():
             try:
-                values = driver.reader(index, reading)()
+                read = driver.reader(index, reading)
+                if reading == "gpm":  # binding it checked support and took the first sample
+                    gpm = "yes"
+                values = read()
             except DriverError as exc:
                 probe.outcome(fields, exc)
-                if reading == "gpm":
-                    gpm = "yes" if isinstance(exc, NoData) else "no: " + exc.detail.removeprefix(f"GPU {index} gpm: ")
+                if reading == "gpm" and not gpm:
+                    gpm = "no: " + exc.detail.removeprefix(f"GPU {index} gpm: ")
                 continue
-            if reading == "gpm":
-                gpm = "yes"
             for field, value in zip(fields, values, strict=False):
                 probe.mark((field,), "not supported" if value is None else "supported")
                 if field == "mig_enabled" and value is not None:
