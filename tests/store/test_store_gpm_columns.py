@@ -3,13 +3,17 @@ without GPM, never 0)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from sqlalchemy import inspect, select, text
 
 from agent.samples import GpuSample
 from agent.store.db import open_engine
+from agent.store.maintenance import roll_up
 from agent.store.migrate import head_revision, upgrade
 from agent.store.rows import insert_rows
-from agent.store.schema import gpu_samples
+from agent.store.schema import gpu_rollups_1m, gpu_samples
 from tests.store.helpers import T0
 
 GPM_COLUMNS = ("sm_active_ratio", "sm_occupancy_ratio", "tensor_active_ratio", "dram_bandwidth_ratio",
@@ -47,4 +51,24 @@ def test_gpm_values_are_stored_and_a_gpu_without_gpm_stores_null(sqlite_url: str
         (0.8, 0.52, 2.5e10)
     assert rows[0]["dram_bandwidth_ratio"] is None
     assert [rows[1][name] for name in GPM_COLUMNS] == [None] * len(GPM_COLUMNS)
+    engine.dispose()
+
+
+def test_the_minute_rollup_keeps_the_gpm_means_and_null_without_gpm(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)
+    upgrade(engine)
+    samples = [GpuSample(T0 + timedelta(seconds=s), "h1", 0, "GPU-0", "H100", True,
+                         {"utilization_ratio": 0.97, "sm_active_ratio": active, "tensor_active_ratio": 0.5,
+                          "dram_bandwidth_ratio": 0.9})
+               for s, active in ((0, 0.6), (20, 0.7), (40, 0.8))]
+    samples += [GpuSample(T0 + timedelta(seconds=s), "h1", 1, "GPU-1", "A100", True, {"utilization_ratio": 0.9})
+                for s in (0, 30)]
+    insert_rows(engine, samples)
+    roll_up(engine, "h1", now=T0 + timedelta(minutes=5))
+    with engine.connect() as conn:
+        rows = {r["uuid"]: r for r in conn.execute(select(gpu_rollups_1m)).mappings()}
+    assert rows["GPU-0"]["sm_active_avg"] == pytest.approx(0.7)
+    assert (rows["GPU-0"]["tensor_active_avg"], rows["GPU-0"]["dram_bandwidth_avg"]) == (0.5, 0.9)
+    assert rows["GPU-0"]["utilization_avg"] == pytest.approx(0.97)
+    assert (rows["GPU-1"]["sm_active_avg"], rows["GPU-1"]["tensor_active_avg"]) == (None, None)
     engine.dispose()
