@@ -4,7 +4,7 @@ GPM metrics describe the interval between two samples. A GpmSampler keeps the pr
 its GPU, so each cycle takes one new sample and reads the metrics since the last cycle: no sleep,
 no second sample per cycle. The two sample buffers and the metrics request are allocated once and
 reused. Values come back in DEVICE_READINGS["gpm"] order, in base units, None for a metric this
-GPU does not report."""
+GPU does not report. Whole GPUs only: per-MIG-instance GPM (nvmlGpmMigSampleGet) is not read."""
 
 from __future__ import annotations
 
