@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_gpu.py", "bench_engine.py", "bench_proxy.py", "bench_store.py", "bench_store_queue.py",
-           "bench_cost.py", "bench_drift.py", "bench_hostile_pages.py", "bench_shutdown.py",
+BENCHES = ["bench_gpu.py", "bench_gpm.py", "bench_engine.py", "bench_proxy.py", "bench_store.py",
+           "bench_store_queue.py", "bench_cost.py", "bench_drift.py", "bench_hostile_pages.py", "bench_shutdown.py",
            "bench_memory.py"]
 
 

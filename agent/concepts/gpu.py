@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 Kind: TypeAlias = Literal["gauge", "counter"]
-Exposition: TypeAlias = Literal["plain", "energy", "throttle", "xid", "process", "mig"]
+Exposition: TypeAlias = Literal["plain", "energy", "throttle", "violation", "xid", "process", "mig"]
 """How a field becomes exported points: one per GPU (plain), accumulated from counter differences
-(energy), decoded per reason (throttle), per XID code, per process, or per MIG instance."""
+(energy), decoded per reason (throttle), one family labelled by reason (violation: time throttled),
+per XID code, per process, or per MIG instance."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,31 @@ GPU_FIELDS: tuple[GpuField, ...] = (
     GpuField("pcie_replay", "pcie_replay_errors_total", "counter", "errors", "plain"),
     GpuField("fan", "fan_speed_ratio", "gauge", "ratio", "plain"),
     GpuField("throttle", "throttle_reasons_bitmask", "gauge", "bitmask", "throttle", stored=True),
+    # time throttled per reason (nvmlDeviceGetViolationStatus), in VIOLATION_REASONS' order
+    GpuField("violation", "throttle_power_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_thermal_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_sync_boost_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_board_limit_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_low_utilization_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_reliability_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_app_clocks_seconds_total", "counter", "seconds", "violation"),
+    GpuField("violation", "throttle_base_clocks_seconds_total", "counter", "seconds", "violation"),
+    # profiling-grade activity over the whole cycle (GPM, Hopper and newer; gpm.py)
+    GpuField("gpm", "sm_active_ratio", "gauge", "ratio", "plain", stored=True),
+    GpuField("gpm", "sm_occupancy_ratio", "gauge", "ratio", "plain", stored=True),
+    GpuField("gpm", "tensor_active_ratio", "gauge", "ratio", "plain", stored=True),
+    GpuField("gpm", "dram_bandwidth_ratio", "gauge", "ratio", "plain", stored=True),
+    GpuField("gpm", "pcie_tx_average_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    GpuField("gpm", "pcie_rx_average_bytes_per_second", "gauge", "bytes_per_second", "plain"),
+    GpuField("gpm", "nvlink_tx_bytes_per_second", "gauge", "bytes_per_second", "plain", stored=True),
+    GpuField("gpm", "nvlink_rx_bytes_per_second", "gauge", "bytes_per_second", "plain", stored=True),
+    # NVLink counters through field values (every NVLink GPU, GPM or not)
+    GpuField("nvlink", "nvlink_tx_bytes_total", "counter", "bytes", "plain"),
+    GpuField("nvlink", "nvlink_rx_bytes_total", "counter", "bytes", "plain"),
+    GpuField("nvlink", "nvlink_crc_flit_errors_total", "counter", "errors", "plain"),
+    GpuField("nvlink", "nvlink_crc_data_errors_total", "counter", "errors", "plain"),
+    GpuField("nvlink", "nvlink_replay_errors_total", "counter", "errors", "plain"),
+    GpuField("nvlink", "nvlink_recovery_errors_total", "counter", "errors", "plain"),
     GpuField("ecc", "ecc_corrected_errors_total", "counter", "errors", "plain", stored=True),
     GpuField("ecc", "ecc_uncorrected_errors_total", "counter", "errors", "plain", stored=True),
     GpuField("remapped_rows", "remapped_rows_correctable", "gauge", "rows", "plain"),

@@ -69,6 +69,9 @@ SEMCONV: dict[str, OtelName] = {
     _G + "pcie_replay_errors_total": OtelName("hw.errors", "{error}", None,
                                               (*_GPU, ("error.type", "pcie_replay")), _GPU_ID),
     _G + "xid_errors_total": OtelName("hw.errors", "{error}", None, (*_GPU, ("error.type", "xid")), _GPU_ID),
+    **{_G + f"nvlink_{kind}_errors_total": OtelName("hw.errors", "{error}", None,
+                                                   (*_GPU, ("error.type", f"nvlink_{kind}")), _GPU_ID)
+       for kind in ("crc_flit", "crc_data", "replay", "recovery")},
     "campwatch_proxy_ttft_seconds": OtelName("gen_ai.server.time_to_first_token", "s", None, (),
                                              (("model", "gen_ai.request.model"),)),
     "campwatch_proxy_latency_seconds": OtelName("gen_ai.server.request.duration", "s", None, (),

@@ -141,6 +141,9 @@ class SimulatedGpu:
             "ecc": lambda s: (0.0, 0.0),
             "remapped_rows": lambda s: (0.0, 0.0, 0.0, 0.0),
             "mig_mode": lambda s: (0.0,),
+            # GPM as on an H100 decoding: SMs less busy than "utilization" says, memory-bound
+            "gpm": lambda s: (0.8 * s.util, 0.3 * s.util, 0.45 * s.util, 0.7 * s.util,
+                              5e7 * s.util, 2e8 * s.util, 2.5e10 * s.util, 2.5e10 * s.util),
             # an SXM board has no fan, and remaps rows instead of retiring pages: "fan" and
             # "retired_pages" are left out, so they report NotSupported like NVML would
         }

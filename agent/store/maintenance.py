@@ -90,6 +90,9 @@ def _gpu_minutes(rows: Iterable[Any], host: str) -> list[dict[str, Any]]:
             "power_avg_watts": _mean(power), "power_max_watts": max(power, default=None),
             "energy_joules": energy.get((minute, uuid)), "temperature_max_celsius": max(temp, default=None),
             "simulated": simulated,
+            "sm_active_avg": _mean([r.sm_active_ratio for r in up if r.sm_active_ratio is not None]),
+            "tensor_active_avg": _mean([r.tensor_active_ratio for r in up if r.tensor_active_ratio is not None]),
+            "dram_bandwidth_avg": _mean([r.dram_bandwidth_ratio for r in up if r.dram_bandwidth_ratio is not None]),
         })
     return out
 

@@ -247,6 +247,10 @@ gpu_rollups_1m = Table(
     Column("energy_joules", Float),
     Column("temperature_max_celsius", Float),
     Column("simulated", Boolean, nullable=False, default=False),
+    # migration 0007: GPM activity means (NULL for GPUs without GPM)
+    Column("sm_active_avg", Float),
+    Column("tensor_active_avg", Float),
+    Column("dram_bandwidth_avg", Float),
     UniqueConstraint("minute", "host", "uuid", name="uq_gpu_rollups_1m"),
 )
 

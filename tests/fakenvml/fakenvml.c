@@ -121,6 +121,56 @@ typedef struct {
 } nvmlEventData_t;
 
 #define NVML_EVENT_XID 0x8ull
+#define FI_NVLINK_CRC_FLIT_TOTAL 38
+#define FI_NVLINK_CRC_DATA_TOTAL 45
+#define FI_NVLINK_REPLAY_TOTAL 52
+#define FI_NVLINK_RECOVERY_TOTAL 59
+#define FI_NVLINK_THROUGHPUT_DATA_TX 138
+#define FI_NVLINK_THROUGHPUT_DATA_RX 139
+#define GPM_SAMPLE_MAGIC 0x67706d73u
+#define MAX_GPM_SAMPLES 64
+#define NVML_GPM_SUPPORT_VERSION 1u
+#define NVML_GPM_METRICS_GET_VERSION 1u
+
+/* GPM: opaque samples remember the device and the step they were taken at. */
+typedef struct fake_gpm_sample {
+    unsigned int magic;
+    int used, taken, step;
+    const struct fake_dev *dev;
+} fake_gpm_sample_t;
+typedef fake_gpm_sample_t *nvmlGpmSample_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned int isSupportedDevice;
+} nvmlGpmSupport_t;
+
+typedef struct {
+    const char *shortName;
+    const char *longName;
+    const char *unit;
+} nvmlGpmMetricInfo_t;
+
+typedef struct {
+    unsigned int metricId;
+    unsigned int nvmlReturn;
+    double value;
+    nvmlGpmMetricInfo_t metricInfo;
+} nvmlGpmMetric_t;
+
+/* pynvml declares metrics[NVML_GPM_METRIC_MAX]; the fake touches only the first numMetrics. */
+typedef struct {
+    unsigned int version;
+    unsigned int numMetrics;
+    nvmlGpmSample_t sample1;
+    nvmlGpmSample_t sample2;
+    nvmlGpmMetric_t metrics[1];
+} nvmlGpmMetricsGet_t;
+
+typedef struct {
+    unsigned long long referenceTime;
+    unsigned long long violationTime;
+} nvmlViolationTime_t;
 #define FI_MEMORY_TEMP 82
 #define FI_PCIE_REPLAY 94
 #define FI_POWER_AVERAGE 185
@@ -144,7 +194,9 @@ typedef struct {
     X(nvmlDeviceGetComputeInstanceId) X(nvmlDeviceIsMigDeviceHandle)                                     \
     X(nvmlDeviceGetDeviceHandleFromMigDeviceHandle) X(nvmlDeviceGetComputeRunningProcesses_v3)           \
     X(nvmlDeviceGetProcessesUtilizationInfo) X(nvmlEventSetCreate) X(nvmlDeviceRegisterEvents)           \
-    X(nvmlEventSetWait_v2) X(nvmlEventSetFree)
+    X(nvmlEventSetWait_v2) X(nvmlEventSetFree) X(nvmlDeviceGetViolationStatus)                           \
+    X(nvmlGpmQueryDeviceSupport) X(nvmlGpmSampleAlloc) X(nvmlGpmSampleFree) X(nvmlGpmSampleGet)          \
+    X(nvmlGpmMetricsGet)
 
 #define AS_ENUM(name) FN_##name,
 #define AS_NAME(name) #name,
@@ -188,7 +240,30 @@ static const char *const FN_NAMES[] = {FAKE_FUNCTIONS(AS_NAME)};
     X(F_XID_EVENTS, "xid_events", 1)                              \
     X(F_PROCESS_UTIL, "process_utilization", 1)                   \
     X(F_GI, "gpu_instance_id", 0)                                 \
-    X(F_CI, "compute_instance_id", 0)
+    X(F_CI, "compute_instance_id", 0)                             \
+    X(F_NVLINK_TX, "nvlink_tx_kib", 0)                            \
+    X(F_NVLINK_RX, "nvlink_rx_kib", 0)                            \
+    X(F_NVLINK_CRC_FLIT, "nvlink_crc_flit_errors", 0)             \
+    X(F_NVLINK_CRC_DATA, "nvlink_crc_data_errors", 0)             \
+    X(F_NVLINK_REPLAY, "nvlink_replay_errors", 0)                 \
+    X(F_NVLINK_RECOVERY, "nvlink_recovery_errors", 0)             \
+    X(F_VIOL_POWER, "violation_power_ns", 0)                      \
+    X(F_VIOL_THERMAL, "violation_thermal_ns", 0)                  \
+    X(F_VIOL_SYNC_BOOST, "violation_sync_boost_ns", 0)            \
+    X(F_VIOL_BOARD_LIMIT, "violation_board_limit_ns", 0)          \
+    X(F_VIOL_LOW_UTIL, "violation_low_utilization_ns", 0)         \
+    X(F_VIOL_RELIABILITY, "violation_reliability_ns", 0)          \
+    X(F_VIOL_APP_CLOCKS, "violation_app_clocks_ns", 0)            \
+    X(F_VIOL_BASE_CLOCKS, "violation_base_clocks_ns", 0)          \
+    X(F_GPM, "gpm", 0)                                            \
+    X(F_GPM_SM_ACTIVE, "gpm_sm_active", 0)                        \
+    X(F_GPM_SM_OCCUPANCY, "gpm_sm_occupancy", 0)                  \
+    X(F_GPM_TENSOR_ACTIVE, "gpm_tensor_active", 0)                \
+    X(F_GPM_DRAM_BW, "gpm_dram_bw", 0)                            \
+    X(F_GPM_PCIE_TX, "gpm_pcie_tx_mibps", 0)                      \
+    X(F_GPM_PCIE_RX, "gpm_pcie_rx_mibps", 0)                      \
+    X(F_GPM_NVLINK_TX, "gpm_nvlink_tx_mibps", 0)                  \
+    X(F_GPM_NVLINK_RX, "gpm_nvlink_rx_mibps", 0)
 
 #define F_ENUM(id, key, def) id,
 #define F_KEY(id, key, def) key,
@@ -260,6 +335,7 @@ static int g_nxids;
 static pname_t g_pnames[MAX_NAMES];
 static int g_npnames;
 static fake_evset_t g_sets[MAX_SETS];
+static fake_gpm_sample_t g_gpm[MAX_GPM_SAMPLES];
 static char g_driver_version[80] = "fake-570.00";
 static int g_init_error;
 static int g_loaded;
@@ -588,6 +664,7 @@ static void reset_state(void) {
     memset(g_tmpl_mig, 0, sizeof g_tmpl_mig);
     memset(g_nmig, 0, sizeof g_nmig);
     memset(g_sets, 0, sizeof g_sets);
+    memset(g_gpm, 0, sizeof g_gpm);
     memset(g_calls, 0, sizeof g_calls);
     g_tmpl_nmig = 0;
     g_ndev = 1;
@@ -915,19 +992,30 @@ API nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t d, int count, nvmlFieldVa
         case FI_POWER_INSTANT: f = F_POWER_INSTANT; break;
         case FI_MEMORY_TEMP: f = F_MEM_TEMP; break;
         case FI_PCIE_REPLAY: f = F_PCIE_REPLAY; break;
+        case FI_NVLINK_CRC_FLIT_TOTAL: f = F_NVLINK_CRC_FLIT; break;
+        case FI_NVLINK_CRC_DATA_TOTAL: f = F_NVLINK_CRC_DATA; break;
+        case FI_NVLINK_REPLAY_TOTAL: f = F_NVLINK_REPLAY; break;
+        case FI_NVLINK_RECOVERY_TOTAL: f = F_NVLINK_RECOVERY; break;
+        case FI_NVLINK_THROUGHPUT_DATA_TX: f = F_NVLINK_TX; break;
+        case FI_NVLINK_THROUGHPUT_DATA_RX: f = F_NVLINK_RX; break;
         default: f = -1;
         }
+        /* Throughput counters are per link (scopeId) or summed over all links (scopeId UINT_MAX);
+         * the fake models the sum only, so a per-link query is refused. */
+        int wide = f == F_NVLINK_TX || f == F_NVLINK_RX;
         fv->timestamp = (long long)g_step * 1000000LL;
         fv->latencyUsec = 0;
-        fv->valueType = 1; /* NVML_VALUE_TYPE_UNSIGNED_INT */
+        fv->valueType = wide ? 3 : 1; /* NVML_VALUE_TYPE_UNSIGNED_LONG_LONG : _UNSIGNED_INT */
         fv->value.ullVal = 0;
-        if (f < 0 || d->is_mig) {
+        if (f < 0 || d->is_mig || (wide && fv->scopeId != 0xFFFFFFFFu)) {
             fv->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
             continue;
         }
         double v;
         fv->nvmlReturn = (unsigned)field_value(d, f, &v);
-        if (fv->nvmlReturn == NVML_SUCCESS) fv->value.uiVal = (unsigned)v;
+        if (fv->nvmlReturn != NVML_SUCCESS) continue;
+        if (wide) fv->value.ullVal = (unsigned long long)v;
+        else fv->value.uiVal = (unsigned)v;
     }
     return NVML_SUCCESS;
 }
@@ -1175,5 +1263,132 @@ API nvmlReturn_t nvmlEventSetFree(nvmlEventSet_t set) {
     if (set == NULL || set->magic != SET_MAGIC || !set->used) return NVML_ERROR_INVALID_ARGUMENT;
     set->used = 0;
     set->magic = 0;
+    return NVML_SUCCESS;
+}
+
+/* ---- throttle time (violation status) ---- */
+
+API nvmlReturn_t nvmlDeviceGetViolationStatus(nvmlDevice_t d, int policy, nvmlViolationTime_t *t) {
+    CHECK(nvmlDeviceGetViolationStatus, d);
+    NOT_ON_MIG(d);
+    int f;
+    switch (policy) {
+    case 0: f = F_VIOL_POWER; break;
+    case 1: f = F_VIOL_THERMAL; break;
+    case 2: f = F_VIOL_SYNC_BOOST; break;
+    case 3: f = F_VIOL_BOARD_LIMIT; break;
+    case 4: f = F_VIOL_LOW_UTIL; break;
+    case 5: f = F_VIOL_RELIABILITY; break;
+    case 10: f = F_VIOL_APP_CLOCKS; break;
+    case 11: f = F_VIOL_BASE_CLOCKS; break;
+    default: return NVML_ERROR_INVALID_ARGUMENT;
+    }
+    if (t == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    VALUE(d, f, v);
+    t->referenceTime = (unsigned long long)g_step * 1000000000ull;
+    t->violationTime = (unsigned long long)v;
+    return NVML_SUCCESS;
+}
+
+/* ---- GPM (Hopper and newer) ---- */
+
+static int gpm_supported(const fake_dev_t *d) {
+    double v;
+    return !d->is_mig && field_value(d, F_GPM, &v) == NVML_SUCCESS && v != 0;
+}
+
+static int gpm_sample_ok(const fake_gpm_sample_t *s) {
+    return s != NULL && s >= g_gpm && s < g_gpm + MAX_GPM_SAMPLES && s->magic == GPM_SAMPLE_MAGIC && s->used;
+}
+
+API nvmlReturn_t nvmlGpmQueryDeviceSupport(nvmlDevice_t d, nvmlGpmSupport_t *support) {
+    CHECK(nvmlGpmQueryDeviceSupport, d);
+    if (support == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (support->version != NVML_GPM_SUPPORT_VERSION) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    support->isSupportedDevice = (unsigned)gpm_supported(d);
+    return NVML_SUCCESS;
+}
+
+API nvmlReturn_t nvmlGpmSampleAlloc(nvmlGpmSample_t *sample) {
+    CHECK(nvmlGpmSampleAlloc, NULL);
+    if (sample == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    for (int i = 0; i < MAX_GPM_SAMPLES; i++) {
+        if (!g_gpm[i].used) {
+            memset(&g_gpm[i], 0, sizeof g_gpm[i]);
+            g_gpm[i].magic = GPM_SAMPLE_MAGIC;
+            g_gpm[i].used = 1;
+            *sample = &g_gpm[i];
+            return NVML_SUCCESS;
+        }
+    }
+    return NVML_ERROR_UNKNOWN; /* the test leaks samples: NVML would run out of memory */
+}
+
+API nvmlReturn_t nvmlGpmSampleFree(nvmlGpmSample_t sample) {
+    CHECK(nvmlGpmSampleFree, NULL);
+    if (!gpm_sample_ok(sample)) return NVML_ERROR_INVALID_ARGUMENT;
+    sample->used = 0;
+    sample->magic = 0;
+    return NVML_SUCCESS;
+}
+
+API nvmlReturn_t nvmlGpmSampleGet(nvmlDevice_t d, nvmlGpmSample_t sample) {
+    CHECK(nvmlGpmSampleGet, d);
+    if (!gpm_sample_ok(sample)) return NVML_ERROR_INVALID_ARGUMENT;
+    if (!gpm_supported(d)) return NVML_ERROR_NOT_SUPPORTED;
+    sample->dev = d;
+    sample->step = g_step;
+    sample->taken = 1;
+    return NVML_SUCCESS;
+}
+
+/* The mean of a field's series over the steps after `from` up to and including `to`: GPM metrics
+ * describe the whole interval between the two samples. */
+static int interval_mean(const fake_dev_t *d, int f, int from, int to, double *out) {
+    const series_t *s = resolve(d, f);
+    if (s && s->state == UNSUPPORTED) return NVML_ERROR_NOT_SUPPORTED;
+    if (s == NULL) { *out = FIELD_DEFAULTS[f]; return NVML_SUCCESS; }
+    if (to <= from) { *out = series_at(s, to); return NVML_SUCCESS; }
+    double sum = 0;
+    for (int k = from + 1; k <= to; k++) sum += series_at(s, k);
+    *out = sum / (to - from);
+    return NVML_SUCCESS;
+}
+
+static const struct { unsigned int id; int field; const char *name; const char *unit; } GPM_METRICS[] = {
+    {2, F_GPM_SM_ACTIVE, "sm_util", "%"},
+    {3, F_GPM_SM_OCCUPANCY, "sm_occupancy", "%"},
+    {5, F_GPM_TENSOR_ACTIVE, "any_tensor_util", "%"},
+    {10, F_GPM_DRAM_BW, "dram_bw_util", "%"},
+    {20, F_GPM_PCIE_TX, "pcie_tx", "MiB/s"},
+    {21, F_GPM_PCIE_RX, "pcie_rx", "MiB/s"},
+    {60, F_GPM_NVLINK_RX, "nvlink_total_rx", "MiB/s"},
+    {61, F_GPM_NVLINK_TX, "nvlink_total_tx", "MiB/s"},
+};
+
+API nvmlReturn_t nvmlGpmMetricsGet(nvmlGpmMetricsGet_t *request) {
+    CHECK(nvmlGpmMetricsGet, NULL);
+    if (request == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (request->version != NVML_GPM_METRICS_GET_VERSION) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    const fake_gpm_sample_t *a = request->sample1, *b = request->sample2;
+    if (!gpm_sample_ok(a) || !gpm_sample_ok(b) || !a->taken || !b->taken || a->dev != b->dev || b->step < a->step)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    int rc = check(FN_nvmlGpmMetricsGet, a->dev); /* errors injected on the sampled GPU */
+    g_calls[FN_nvmlGpmMetricsGet]--;
+    if (rc != NVML_SUCCESS) return rc;
+    for (unsigned i = 0; i < request->numMetrics; i++) {
+        nvmlGpmMetric_t *m = &request->metrics[i];
+        m->value = 0;
+        m->nvmlReturn = NVML_ERROR_NOT_SUPPORTED;
+        m->metricInfo.shortName = m->metricInfo.longName = m->metricInfo.unit = NULL;
+        for (size_t k = 0; k < sizeof GPM_METRICS / sizeof GPM_METRICS[0]; k++) {
+            if (GPM_METRICS[k].id != m->metricId) continue;
+            double v;
+            m->nvmlReturn = (unsigned)interval_mean(a->dev, GPM_METRICS[k].field, a->step, b->step, &v);
+            if (m->nvmlReturn == NVML_SUCCESS) m->value = v;
+            m->metricInfo.shortName = m->metricInfo.longName = GPM_METRICS[k].name;
+            m->metricInfo.unit = GPM_METRICS[k].unit;
+        }
+    }
     return NVML_SUCCESS;
 }

@@ -34,7 +34,8 @@ def _c_functions(python_name: str, seen: set[str]) -> set[str]:
 
 
 def test_the_fake_exports_every_nvml_function_the_driver_uses(fake_nvml: FakeNvml) -> None:
-    used = set(re.findall(r"pynvml\.(nvml[A-Z]\w*)\(", Path(nvml_driver.__file__).read_text()))
+    sources = (Path(nvml_driver.__file__), Path(nvml_driver.__file__).with_name("gpm.py"))
+    used = {name for path in sources for name in re.findall(r"pynvml\.(nvml[A-Z]\w*)\(", path.read_text())}
     assert "nvmlDeviceGetFieldValues" in used
     symbols: set[str] = set()
     for name in used | {"nvmlInit"}:
@@ -43,7 +44,9 @@ def test_the_fake_exports_every_nvml_function_the_driver_uses(fake_nvml: FakeNvm
     missing = sorted(s for s in symbols if not hasattr(library, s))
     assert missing == []
     assert {"nvmlDeviceGetMemoryInfo_v2", "nvmlEventSetWait_v2", "nvmlDeviceGetComputeRunningProcesses_v3",
-            "nvmlDeviceGetProcessesUtilizationInfo", "nvmlDeviceGetMigDeviceHandleByIndex"} <= symbols
+            "nvmlDeviceGetProcessesUtilizationInfo", "nvmlDeviceGetMigDeviceHandleByIndex",
+            "nvmlGpmQueryDeviceSupport", "nvmlGpmSampleGet", "nvmlGpmMetricsGet",
+            "nvmlDeviceGetViolationStatus"} <= symbols
 
 
 def test_a_disarmed_fake_plays_a_host_without_nvidia_driver(fake_nvml: FakeNvml) -> None:

@@ -15,7 +15,7 @@ from agent.errors import FieldSpecError
 
 _SUFFIX = {
     "ratio": "_ratio", "bytes": "_bytes", "watts": "_watts", "joules": "_joules_total", "hertz": "_hz",
-    "celsius": "_celsius", "bytes_per_second": "_bytes_per_second",
+    "celsius": "_celsius", "bytes_per_second": "_bytes_per_second", "seconds": "_seconds",
 }
 
 
@@ -42,7 +42,9 @@ def test_foundation_gpu_families_exist_with_their_labels() -> None:
 def test_names_carry_their_base_unit_and_counters_end_in_total() -> None:
     for field in KNOWN_FIELDS.values():
         if field.unit in _SUFFIX and field.exposition != "throttle":
-            assert field.name.endswith(_SUFFIX[field.unit]), field.name
+            # a counter carries its unit before _total (campwatch_gpu_nvlink_tx_bytes_total)
+            assert field.name.removesuffix("_total").endswith(_SUFFIX[field.unit].removesuffix("_total")), \
+                field.name
         assert field.name.endswith("_total") == (field.kind == "counter"), field.name
     assert all(m.name.startswith("campwatch_gpu_") for m in GPU_METRICS)
 

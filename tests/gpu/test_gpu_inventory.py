@@ -53,7 +53,8 @@ def test_the_table_shows_each_gpu_with_its_fields(fake_nvml: FakeNvml) -> None:
     render_gpus(console, describe_gpus(NvmlDriver()))
     text = console.export_text()
     for expected in ("NVIDIA A100-SXM4-40GB", "GPU-a100mig0-0000-4000-8000-000000000000", "00000000:07:00.0",
-                     "enabled", "3g.20gb (gi 1, ci 0)", "mig_utilization_ratio", "28 of 37 supported"):
+                     "enabled", "3g.20gb (gi 1, ci 0)", "mig_utilization_ratio", "42 of 59 supported",
+                     "no: the GPU has no GPM (Hopper or newer only)"):
         assert expected in text
     assert "Supported on every GPU: encoder_utilization_ratio, decoder_utilization_ratio," in text
 

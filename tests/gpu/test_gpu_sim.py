@@ -73,6 +73,16 @@ def test_the_simulated_board_lacks_a_fan_like_an_sxm_h100(clock: FakeClock, proc
     assert collector.unsupported_fields(0)["fan_speed_ratio"] == "not supported"
 
 
+def test_the_simulated_h100_reports_gpm_activity_below_its_utilization(clock: FakeClock, proc_root: Path) -> None:
+    collector = _collector(SimulatedGpu(load=lambda: 0.9, clock=clock), clock, proc_root)
+    clock.advance(2.0)
+    out = collector.collect_sync()
+    util = value(out, "campwatch_gpu_utilization_ratio")
+    assert value(out, "campwatch_gpu_sm_active_ratio") == pytest.approx(0.8 * util)
+    assert value(out, "campwatch_gpu_tensor_active_ratio") == pytest.approx(0.45 * util)
+    assert 0.0 < value(out, "campwatch_gpu_sm_active_ratio") < util
+
+
 def test_a_failing_load_source_reads_as_idle(clock: FakeClock, proc_root: Path) -> None:
     def broken() -> float:
         raise RuntimeError("model server gone")

@@ -32,6 +32,8 @@ from agent.collectors.gpu.sources import (
     PREFIX,
     SPECIAL_READINGS,
     THROTTLE_METRIC,
+    VIOLATION_METRIC,
+    VIOLATION_REASONS,
 )
 from agent.collectors.gpu.throttle import THROTTLE_REASONS
 from agent.config import GpuSettings
@@ -74,8 +76,8 @@ class _Gpu:
 
     __slots__ = (
         "down_point", "energy", "failures", "index", "info", "labels", "mig", "mig_mode", "mig_refresh_at",
-        "plan", "proc_labels", "retry_at", "throttle_labels", "unsupported", "up", "up_point", "xid_counts",
-        "xid_labels", "xid_watched",
+        "plan", "proc_labels", "retry_at", "throttle_labels", "unsupported", "up", "up_point", "violation_labels",
+        "xid_counts", "xid_labels", "xid_watched",
     )
 
     def __init__(self, info: DeviceInfo, host: str) -> None:
@@ -100,6 +102,7 @@ class _Gpu:
         self.up_point = Point(UP_METRIC, 1.0, self.labels)
         self.down_point = Point(UP_METRIC, 0.0, self.labels)
         self.throttle_labels = tuple((bit, self.extend(reason=name)) for bit, name in THROTTLE_REASONS)
+        self.violation_labels = tuple((field, self.extend(reason=name)) for field, name in VIOLATION_REASONS.items())
         self.xid_labels: dict[int, Labels] = {}
         self.proc_labels: dict[int, Labels] = {}
 
@@ -141,7 +144,7 @@ class GpuCollector:
             known = spec.source
             if known.reading in SPECIAL_READINGS:
                 continue
-            direct = None if known.exposition in ("energy", "throttle") else known.metric
+            direct = None if known.exposition in ("energy", "throttle", "violation") else known.metric
             self._readings[known.reading] = (*self._readings.get(known.reading, ()),
                                              (known.position, known.name, direct))
         self._xid = XID_FIELD in enabled
@@ -241,6 +244,10 @@ class GpuCollector:
             bits = int(mask)
             points.extend(Point(THROTTLE_METRIC, 1.0 if bits & bit else 0.0, reason_labels)
                           for bit, reason_labels in gpu.throttle_labels)
+        for field, reason_labels in gpu.violation_labels:
+            seconds = values.get(field)
+            if seconds is not None:
+                points.append(Point(VIOLATION_METRIC, seconds, reason_labels))
         if gpu.xid_watched:
             values[XID_FIELD] = float(sum(gpu.xid_counts.values()))
         try:

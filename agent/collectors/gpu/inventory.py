@@ -32,6 +32,8 @@ class GpuInventory:
     error: str = ""
     not_applicable: tuple[str, ...] = ()
     """MIG instance fields while MIG is disabled: whether they work shows once it is enabled."""
+    gpm: str = ""
+    """Profiling-grade activity (GPM): "yes", or "no: " and why."""
 
 
 class _Probe:
@@ -59,14 +61,20 @@ def _probe_gpu(driver: GpuDriver, info: DeviceInfo) -> GpuInventory:
     index = info.index
     mig_mode = "n/a"
     instances: tuple[str, ...] = ()
+    gpm = ""
     try:
         if info.lost:
             info = driver.refresh(index)
         for reading, fields in DEVICE_READINGS.items():
             try:
-                values = driver.reader(index, reading)()
+                read = driver.reader(index, reading)
+                if reading == "gpm":  # binding it checked support and took the first sample
+                    gpm = "yes"
+                values = read()
             except DriverError as exc:
                 probe.outcome(fields, exc)
+                if reading == "gpm" and not gpm:
+                    gpm = "no: " + exc.detail.removeprefix(f"GPU {index} gpm: ")
                 continue
             for field, value in zip(fields, values, strict=False):
                 probe.mark((field,), reason(None) if value is None else "supported")
@@ -94,7 +102,7 @@ def _probe_gpu(driver: GpuDriver, info: DeviceInfo) -> GpuInventory:
                             driver.simulated, str(exc))
     return GpuInventory(index, info.model, info.uuid, info.pci_bus_id, True, mig_mode, instances,
                         probe.by("supported"), probe.by("not supported"), probe.by("no permission"),
-                        driver.simulated, not_applicable=probe.by("n/a"))
+                        driver.simulated, not_applicable=probe.by("n/a"), gpm=gpm)
 
 
 def _probe_mig(driver: GpuDriver, index: int, probe: _Probe) -> tuple[MigDevice, ...]:
@@ -140,19 +148,19 @@ def render_gpus(console: Console, inventory: Sequence[GpuInventory]) -> None:
         console.print("No GPU found.")
         return
     table = Table(title="GPUs", show_lines=True)
-    for column in ("GPU", "model", "uuid", "PCI bus", "MIG", "fields", "unsupported fields"):
+    for column in ("GPU", "model", "uuid", "PCI bus", "MIG", "GPM", "fields", "unsupported fields"):
         table.add_column(column, overflow="fold")
     for gpu in inventory:
         model = gpu.model + (" (simulated)" if gpu.simulated and "Simulated" not in gpu.model else "")
         if not gpu.readable:
-            table.add_row(str(gpu.index), model, gpu.uuid, gpu.pci_bus_id, gpu.mig_mode, "-",
+            table.add_row(str(gpu.index), model, gpu.uuid, gpu.pci_bus_id, gpu.mig_mode, "-", "-",
                           f"[red]unreadable: {gpu.error}[/red]")
             continue
         unsupported = ", ".join(gpu.unsupported)
         if gpu.no_permission:
             unsupported += ("\n" if unsupported else "") + "no permission: " + ", ".join(gpu.no_permission)
         table.add_row(str(gpu.index), model, gpu.uuid, gpu.pci_bus_id,
-                      gpu.mig_mode + "".join(f"\n{i}" for i in gpu.mig_instances),
+                      gpu.mig_mode + "".join(f"\n{i}" for i in gpu.mig_instances), gpu.gpm or "-",
                       f"{len(gpu.supported)} of {len(KNOWN_FIELDS) - len(gpu.not_applicable)} supported",
                       unsupported or "-")
     console.print(table)

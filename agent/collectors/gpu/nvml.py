@@ -13,6 +13,7 @@ from typing import Any
 import pynvml
 
 from agent.collectors.gpu.driver import DeviceInfo, MigDevice, ProcessUsage, Reading
+from agent.collectors.gpu.gpm import GpmSampler
 from agent.errors import DriverError, GpuLost, NoData, NoPermission, NotSupported, NvmlUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,22 @@ _NO_DATA_CODES = frozenset({
 })
 _PCIE_KB = 1024.0  # NVML reports PCIe throughput in KB/s
 _FIELD_IDS = ((pynvml.NVML_FI_DEV_POWER_INSTANT, 0), (pynvml.NVML_FI_DEV_MEMORY_TEMP, 0))
+_ALL_LINKS = 0xFFFFFFFF  # scopeId UINT_MAX: NVLink throughput summed over every link
+_NVLINK_IDS = (
+    (pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_TX, _ALL_LINKS),
+    (pynvml.NVML_FI_DEV_NVLINK_THROUGHPUT_DATA_RX, _ALL_LINKS),
+    (pynvml.NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL, 0),
+    (pynvml.NVML_FI_DEV_NVLINK_CRC_DATA_ERROR_COUNT_TOTAL, 0),
+    (pynvml.NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL, 0),
+    (pynvml.NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL, 0),
+)
+_NVLINK_SCALES = (1024.0, 1024.0, 1.0, 1.0, 1.0, 1.0)  # throughput counters are in KiB
+_POLICIES = (  # sources.VIOLATION_REASONS' order
+    pynvml.NVML_PERF_POLICY_POWER, pynvml.NVML_PERF_POLICY_THERMAL, pynvml.NVML_PERF_POLICY_SYNC_BOOST,
+    pynvml.NVML_PERF_POLICY_BOARD_LIMIT, pynvml.NVML_PERF_POLICY_LOW_UTILIZATION,
+    pynvml.NVML_PERF_POLICY_RELIABILITY, pynvml.NVML_PERF_POLICY_TOTAL_APP_CLOCKS,
+    pynvml.NVML_PERF_POLICY_TOTAL_BASE_CLOCKS,
+)
 
 
 def translate(exc: pynvml.NVMLError, what: str) -> DriverError:
@@ -117,6 +134,30 @@ def _throttle_query(h: Handle) -> Callable[[], Values]:
     return query
 
 
+def _violation_query(h: Handle) -> Callable[[], Values]:
+    skip: set[int] = set()  # policies this GPU does not report: asked once
+
+    def query() -> Values:
+        out: list[float | None] = []
+        for policy in _POLICIES:
+            if policy in skip:
+                out.append(None)
+                continue
+            try:
+                # nanoseconds since the driver loaded
+                out.append(pynvml.nvmlDeviceGetViolationStatus(h, policy).violationTime / 1e9)
+            except pynvml.NVMLError as exc:
+                if exc.value not in _UNSUPPORTED_CODES:
+                    raise
+                skip.add(policy)
+                out.append(None)
+        if len(skip) == len(_POLICIES):  # no violation counters at all: one "not supported", not eight
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return tuple(out)
+
+    return query
+
+
 def _queries(h: Handle) -> dict[str, Callable[[], Values]]:
     """Device readings (sources.DEVICE_READINGS) bound to one handle."""
     get_util = pynvml.nvmlDeviceGetUtilizationRates
@@ -129,6 +170,14 @@ def _queries(h: Handle) -> dict[str, Callable[[], Values]]:
         values = pynvml.nvmlDeviceGetFieldValues(h, _FIELD_IDS)
         power = _field_value(values[0])
         return (None if power is None else power / 1000.0, _field_value(values[1]))
+
+    def nvlink() -> Values:
+        values = pynvml.nvmlDeviceGetFieldValues(h, _NVLINK_IDS)
+        out = tuple(None if (v := _field_value(fv)) is None else v * scale
+                    for fv, scale in zip(values, _NVLINK_SCALES, strict=True))
+        if all(v is None for v in out):  # a PCIe-only board: NVLink is not there at all
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return out
 
     def clocks() -> Values:
         return (pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM) * 1e6,
@@ -165,6 +214,8 @@ def _queries(h: Handle) -> dict[str, Callable[[], Values]]:
         "pcie_replay": lambda: (float(pynvml.nvmlDeviceGetPcieReplayCounter(h)),),
         "fan": lambda: (pynvml.nvmlDeviceGetFanSpeed(h) / 100.0,),
         "throttle": _throttle_query(h),
+        "violation": _violation_query(h),
+        "nvlink": nvlink,
         "ecc": ecc,
         "remapped_rows": lambda: tuple(float(v) for v in pynvml.nvmlDeviceGetRemappedRows(h)),
         "retired_pages": retired_pages,
@@ -196,6 +247,7 @@ class NvmlDriver:
         self._watched: set[int] = set()
         self._by_address: dict[int, int] = {}
         self._util_seen: dict[int, int] = {}
+        self._gpm: dict[int, GpmSampler] = {}
 
     def open(self) -> None:
         try:
@@ -217,6 +269,9 @@ class NvmlDriver:
     def close(self) -> None:
         if not self._opened:
             return
+        for sampler in self._gpm.values():
+            sampler.free()
+        self._gpm.clear()
         if self._event_set is not None:
             try:
                 pynvml.nvmlEventSetFree(self._event_set)
@@ -275,10 +330,33 @@ class NvmlDriver:
         return info
 
     def reader(self, index: int, reading: str) -> Reading:
+        if reading == "gpm":
+            return self._gpm_reader(index)
         query = _queries(self._handles[index]).get(reading)
         if query is None:
             raise NotSupported(f"unknown reading {reading!r}")
         return _guard(query, f"GPU {index} {reading}")
+
+    def _gpm_reader(self, index: int) -> Reading:
+        """A new sampler per plan (a recovered GPU gets fresh samples), primed now so the first cycle
+        already has metrics; NotSupported here drops GPM from the plan for good."""
+        what = f"GPU {index} gpm"
+        old = self._gpm.pop(index, None)
+        if old is not None:
+            old.free()
+        sampler = GpmSampler(self._handles[index], what)
+        try:
+            sampler.prime()
+        except pynvml.NVMLError as exc:
+            error = translate(exc, what)
+            if isinstance(error, NotSupported | NoPermission):
+                sampler.free()
+                if exc.value == pynvml.NVML_ERROR_FUNCTION_NOT_FOUND:
+                    raise NotSupported(f"{what}: the driver has no GPM calls (needs R520 or newer)") from None
+                raise NotSupported(error.detail) from None
+            # a transient failure: the sampler primes itself on its first call instead
+        self._gpm[index] = sampler
+        return _guard(sampler, what)
 
     def processes(self, index: int) -> tuple[ProcessUsage, ...]:
         try:

@@ -16,7 +16,7 @@ PREFIX = "campwatch_gpu_"
 
 UNITS: frozenset[str] = frozenset(
     {"ratio", "bytes", "watts", "joules", "hertz", "celsius", "bytes_per_second",
-     "errors", "rows", "pages", "bool", "bitmask"}
+     "errors", "rows", "pages", "bool", "bitmask", "seconds"}
 )
 
 SPECIAL_READINGS = frozenset({"xid", "processes", "mig"})
@@ -29,6 +29,21 @@ MIG_SOURCES: dict[str, tuple[str, int]] = {
 """MIG fields: the device reading applied to each MIG instance, and the value's position in it."""
 
 THROTTLE_METRIC = PREFIX + "throttle_active"
+VIOLATION_METRIC = PREFIX + "throttle_seconds_total"
+
+VIOLATION_REASONS: dict[str, str] = {
+    "throttle_power_seconds_total": "power",
+    "throttle_thermal_seconds_total": "thermal",
+    "throttle_sync_boost_seconds_total": "sync_boost",
+    "throttle_board_limit_seconds_total": "board_limit",
+    "throttle_low_utilization_seconds_total": "low_utilization",
+    "throttle_reliability_seconds_total": "reliability",
+    "throttle_app_clocks_seconds_total": "app_clocks",
+    "throttle_base_clocks_seconds_total": "base_clocks",
+}
+"""Violation fields -> the `reason` label of campwatch_gpu_throttle_seconds_total, in the order of the
+"violation" reading (NVML_PERF_POLICY_POWER, THERMAL, SYNC_BOOST, BOARD_LIMIT, LOW_UTILIZATION,
+RELIABILITY, TOTAL_APP_CLOCKS, TOTAL_BASE_CLOCKS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +58,11 @@ class KnownField:
     @property
     def metric(self) -> str:
         """The exported family name."""
-        return THROTTLE_METRIC if self.exposition == "throttle" else PREFIX + self.name
+        if self.exposition == "throttle":
+            return THROTTLE_METRIC
+        if self.exposition == "violation":
+            return VIOLATION_METRIC
+        return PREFIX + self.name
 
 
 def _known() -> dict[str, KnownField]:
