@@ -225,3 +225,11 @@ def test_commenting_out_one_throttle_reason_drops_only_that_reason(gpu_run: GpuR
                if dict(p.labels)["gpu"] == "0"}
     assert reasons == {"power", "sync_boost", "board_limit", "low_utilization", "reliability", "app_clocks",
                        "base_clocks"}
+
+
+def test_gpm_refused_for_permission_is_absent_and_recorded_as_no_permission(gpu_run: GpuRun) -> None:
+    collector = gpu_run.collector("devices = 1\nerror = nvmlGpmQueryDeviceSupport NoPermission\n")
+    out = gpu_run.cycles(collector, 2)[-1]
+    assert not any(has(out, name) for name in GPM_METRICS)
+    assert collector.unsupported_fields(0)["sm_active_ratio"] == "no permission"
+    assert gpu_run.fake.calls("nvmlGpmSampleAlloc") == gpu_run.fake.calls("nvmlGpmSampleFree")

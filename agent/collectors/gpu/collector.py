@@ -394,7 +394,7 @@ class GpuCollector:
                 continue
             try:
                 steps.append(_Step(reading, self._driver.reader(gpu.index, reading), kept))
-            except NotSupported as exc:
+            except (NotSupported, NoPermission) as exc:
                 self._skip(gpu, (o[1] for o in kept), reason(exc), exc)
         gpu.plan = tuple(steps)
         gpu.mig = None

@@ -65,7 +65,8 @@ class GpuDriver(Protocol):
         """Re-acquire a GPU after it was lost; raises GpuLost while it is still unreadable."""
 
     def reader(self, index: int, reading: str) -> Reading:
-        """A bound query for one of sources.DEVICE_READINGS; raises NotSupported for an unknown one."""
+        """A bound query for one of sources.DEVICE_READINGS; raises NotSupported for an unknown one, and
+        NotSupported or NoPermission when binding it finds the GPU cannot serve it (GPM)."""
 
     def processes(self, index: int) -> tuple[ProcessUsage, ...]:
         """Compute processes on the GPU (a pid may appear once per MIG instance it uses)."""

@@ -339,7 +339,7 @@ class NvmlDriver:
 
     def _gpm_reader(self, index: int) -> Reading:
         """A new sampler per plan (a recovered GPU gets fresh samples), primed now so the first cycle
-        already has metrics; NotSupported here drops GPM from the plan for good."""
+        already has metrics; NotSupported or NoPermission here drops GPM from the plan for good."""
         what = f"GPU {index} gpm"
         old = self._gpm.pop(index, None)
         if old is not None:
@@ -353,7 +353,7 @@ class NvmlDriver:
                 sampler.free()
                 if exc.value == pynvml.NVML_ERROR_FUNCTION_NOT_FOUND:
                     raise NotSupported(f"{what}: the driver has no GPM calls (needs R520 or newer)") from None
-                raise NotSupported(error.detail) from None
+                raise error from None
             # a transient failure: the sampler primes itself on its first call instead
         self._gpm[index] = sampler
         return _guard(sampler, what)
