@@ -24,6 +24,7 @@ _THERMAL_TAU_S = 30.0
 _IDLE_BELOW = 0.05
 _GPU_IDLE = 0x001
 _SW_POWER_CAP = 0x004
+_NVLINK_BYTES_PER_S = 2.5e10  # per direction at full load (an 8-GPU tensor-parallel all-reduce)
 
 
 @dataclass(slots=True)
@@ -37,6 +38,9 @@ class _State:
     memory_used: float = 0.0
     sm_clock_hz: float = 0.0
     throttle: int = _GPU_IDLE
+    power_capped_s: float = 0.0  # time throttled by the power cap, as nvmlDeviceGetViolationStatus counts it
+    idle_clocked_s: float = 0.0  # time held at low clocks for low utilization
+    nvlink_bytes: float = 0.0  # bytes sent (and received) over NVLink since start
     fresh_until: float = float("-inf")
     pending_xids: tuple[int, ...] = ()
 
@@ -105,6 +109,10 @@ class SimulatedGpu:
         power = min(self._limit, max(self._idle * 0.9, power))
         elapsed = max(0.0, now - state.t)
         state.energy_j += 0.5 * (state.power_w + power) * elapsed  # trapezoid over real elapsed time
+        # the time since the last snapshot counts under the reasons that held then
+        state.power_capped_s += elapsed if state.throttle & _SW_POWER_CAP else 0.0
+        state.idle_clocked_s += elapsed if state.throttle & _GPU_IDLE else 0.0
+        state.nvlink_bytes += _NVLINK_BYTES_PER_S * state.util * elapsed
         target = 30.0 + 45.0 * (power - self._idle) / (self._limit - self._idle)
         state.temperature_c += (target - state.temperature_c) * (1.0 - math.exp(-elapsed / _THERMAL_TAU_S))
         state.t = now
@@ -143,7 +151,12 @@ class SimulatedGpu:
             "mig_mode": lambda s: (0.0,),
             # GPM as on an H100 decoding: SMs less busy than "utilization" says, memory-bound
             "gpm": lambda s: (0.8 * s.util, 0.3 * s.util, 0.45 * s.util, 0.7 * s.util,
-                              5e7 * s.util, 2e8 * s.util, 2.5e10 * s.util, 2.5e10 * s.util),
+                              5e7 * s.util, 2e8 * s.util, _NVLINK_BYTES_PER_S * s.util,
+                              _NVLINK_BYTES_PER_S * s.util),
+            # time throttled per reason (power, thermal, sync boost, board limit, low utilization,
+            # reliability, application clocks, base clocks)
+            "violation": lambda s: (s.power_capped_s, 0.0, 0.0, 0.0, s.idle_clocked_s, 0.0, 0.0, 0.0),
+            "nvlink": lambda s: (s.nvlink_bytes, s.nvlink_bytes, 0.0, 0.0, 0.0, 0.0),
             # an SXM board has no fan, and remaps rows instead of retiring pages: "fan" and
             # "retired_pages" are left out, so they report NotSupported like NVML would
         }

@@ -83,6 +83,33 @@ def test_the_simulated_h100_reports_gpm_activity_below_its_utilization(clock: Fa
     assert 0.0 < value(out, "campwatch_gpu_sm_active_ratio") < util
 
 
+def test_the_simulated_board_counts_time_throttled_per_reason_like_nvml(clock: FakeClock, proc_root: Path) -> None:
+    load = Load(0.0)
+    collector = _collector(SimulatedGpu(load=load, clock=clock, seed=1), clock, proc_root)
+    collector.collect_sync()
+    for _ in range(5):
+        clock.advance(2.0)
+        out = collector.collect_sync()
+    # idle for 10 s: held at low clocks the whole time, never power-capped
+    assert value(out, "campwatch_gpu_throttle_seconds_total", reason="low_utilization") == pytest.approx(10.0)
+    assert value(out, "campwatch_gpu_throttle_seconds_total", reason="power") == 0.0
+    assert value(out, "campwatch_gpu_throttle_seconds_total", reason="thermal") == 0.0
+
+
+def test_the_simulated_board_sends_nvlink_bytes_in_proportion_to_its_load(clock: FakeClock, proc_root: Path) -> None:
+    collector = _collector(SimulatedGpu(load=Load(0.5), clock=clock, seed=2), clock, proc_root)
+    out = collector.collect_sync()
+    sent = 0.0
+    for _ in range(4):
+        busy = value(out, "campwatch_gpu_utilization_ratio")  # holds until the next snapshot
+        clock.advance(1.0)
+        out = collector.collect_sync()
+        sent += 2.5e10 * busy * 1.0
+    assert value(out, "campwatch_gpu_nvlink_tx_bytes_total") == pytest.approx(sent)
+    assert value(out, "campwatch_gpu_nvlink_rx_bytes_total") == pytest.approx(sent)
+    assert value(out, "campwatch_gpu_nvlink_replay_errors_total") == 0.0
+
+
 def test_a_failing_load_source_reads_as_idle(clock: FakeClock, proc_root: Path) -> None:
     def broken() -> float:
         raise RuntimeError("model server gone")
