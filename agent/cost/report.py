@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
-from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
+from agent.cost.baselines import ApiPrice, Baseline, EffectiveRates, effective_rates, resolve_baselines
 from agent.cost.capacity import Capacity, Slo, estimate_capacity, fleet_capacity, load_windows
 from agent.cost.forecast import Flip, MonthVolume, fit_trend, forecast_flip
 from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
@@ -27,6 +27,7 @@ from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
 from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
+from agent.errors import CostError
 from agent.samples import Point, labels
 
 Basis = Literal["allocation", "usage"]
@@ -463,6 +464,25 @@ class BaselineInfo:
     resolved_model: str
     source: str
     discount: Decimal
+    token_ratio: Decimal = Decimal(1)
+    """API tokens one self-hosted token is worth (multiplies the API cost of every comparison)."""
+    tier: str = "standard"
+    tier_pricing: str = "standard prices"
+    rates_at: datetime | None = None
+    effective: EffectiveRates | None = None
+    """USD per million measured tokens at `rates_at` (tier, discount and token ratio applied), or
+    None with `rates_error` saying why."""
+    rates_error: str = ""
+
+
+def baseline_info(b: Baseline, at: datetime) -> BaselineInfo:
+    """A baseline as the report's baseline table shows it, with its effective rates at `at`."""
+    try:
+        effective, error = effective_rates(b, at), ""
+    except CostError as exc:
+        effective, error = None, str(exc)
+    return BaselineInfo(b.id, b.resolved_model, b.source, b.discount, b.token_ratio, b.tier, b.tier_pricing,
+                        at, effective, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,7 +569,8 @@ def summarize(
                              capacity=fleet_cap, gpus=sum(s.totals.max_gpus for s in hosts))
     return CostReport(
         generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
-        baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
+        baselines=tuple(baseline_info(b, min(utc(end), generated_at or datetime.now(UTC)) - timedelta(seconds=1))
+                        for b in baselines),
         hosts=hosts, total=total, periods=periods,
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
