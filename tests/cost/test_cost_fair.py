@@ -10,15 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from cost_helpers import T0, cost_settings, steady_host
 from rich.console import Console
 from sqlalchemy import Engine
 
+from agent.cli import main
 from agent.config import BaselineSettings, load_settings
 from agent.cost.baselines import Baseline, TokenUsage, effective_rates, price_usages, resolve_baselines
 from agent.cost.render import render_report
 from agent.cost.report import build_report, report_to_json
 from agent.errors import BaselineError, ConfigError, CostError
+from agent.store.db import open_engine
+from agent.store.migrate import upgrade
 
 H = timedelta(hours=1)
 MTOK_EACH = TokenUsage(1_000_000, 1_000_000)
@@ -185,3 +189,29 @@ def test_the_baseline_table_shows_tier_ratio_and_effective_rates(sqlite_engine: 
     text = console.export_text()
     assert "API baselines: tier and effective $/Mtok at 2026-03-02 11:59 UTC" in text
     assert "$4.88" in text and "declared tier_discount 50%" in text
+
+
+def test_campwatch_cost_hybrid_json_carries_hybrid_and_flips_per_baseline_with_the_ratio(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    engine = open_engine(url)
+    upgrade(engine)
+    steady_host(engine)
+    engine.dispose()
+    outputs = []
+    for ratio in ("1", "1.3"):
+        config = tmp_path / f"c{ratio}.toml"
+        config.write_text('[[cost.baselines]]\nprovider = "openai"\nmodel = "gpt-4o"\n'
+                          f'token_ratio = {ratio}\n', encoding="utf-8")
+        result = CliRunner().invoke(main, ["cost", "--config", str(config), "--db", url, "--from", "2026-03-02",
+                                           "--to", "2026-03-03", "--hybrid", "--json"], env={})
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.output))
+    plain, fair = outputs
+    assert [b["token_ratio"] for b in fair["baselines"]] == ["1.3"]
+    assert [h["baseline"] for h in fair["hybrid"]] == [f["baseline"] for f in fair["flips"]] == ["openai/gpt-4o"]
+    assert float(fair["hybrid"][0]["api_only"]["usd_per_month"]) == pytest.approx(
+        1.3 * float(plain["hybrid"][0]["api_only"]["usd_per_month"]), rel=1e-9)
+    be_plain = float(plain["total"]["verdicts"][0]["breakeven_tokens_per_month"])
+    be_fair = float(fair["total"]["verdicts"][0]["breakeven_tokens_per_month"])
+    assert be_fair < be_plain
+    assert fair["flips"][0]["reason"]  # two hours give no monthly trend: the flip says so
