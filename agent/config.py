@@ -348,20 +348,53 @@ class DatedDiscount(_Section):
     discount: Decimal = Field(ge=0, lt=1)
 
 
+class DatedTierDiscount(_Section):
+    effective_from: date
+    tier_discount: Decimal = Field(ge=-4, lt=1, allow_inf_nan=False)
+
+
+ApiTier = Literal["standard", "batch", "flex", "priority"]
+
+
 class BaselineSettings(_Section):
     provider: str
     model: str
     discount: Decimal = Field(Decimal("0"), ge=0, lt=1)
     discount_changes: tuple[DatedDiscount, ...] = ()
     """Dated discount changes (a new contract): each applies from its effective_from on."""
+    token_ratio: Decimal = Field(Decimal("1"), gt=0, allow_inf_nan=False)
+    """How many of the API's tokens one self-hosted token is worth (the API's tokenizer over the
+    self-hosted model's on the same text, docs/cost.md "Fair comparison"): the API cost of the
+    measured traffic is multiplied by it. 1: the same count."""
+    tier: ApiTier = "standard"
+    """The API service tier priced: standard, batch, flex or priority. genai-prices' own tier prices
+    are used where it has them; elsewhere tier_discount is required."""
+    tier_discount: Decimal | None = Field(None, ge=-4, lt=1, allow_inf_nan=False)
+    """The tier's discount off the standard price where genai-prices has no price for the tier (0.5
+    for a batch tier at half price; negative for a surcharge, -0.75 is 1.75x)."""
+    tier_discount_changes: tuple[DatedTierDiscount, ...] = ()
+    """Dated changes of tier_discount, each applying from its effective_from on."""
 
     @model_validator(mode="after")
     def _changes_in_order(self) -> BaselineSettings:
         _dated_in_order(self.discount_changes, "discount_changes")
+        _dated_in_order(self.tier_discount_changes, "tier_discount_changes")
+        if self.tier == "standard" and (self.tier_discount is not None or self.tier_discount_changes):
+            raise ValueError("tier_discount applies to a tier other than standard: set tier (batch, flex or "
+                             "priority) too, or drop tier_discount")
         return self
 
     def discount_on(self, day: date) -> Decimal:
         return _dated_value(self.discount, self.discount_changes, day)
+
+    def tier_discount_on(self, day: date) -> Decimal | None:
+        """The declared tier discount in force on `day`, or None where none is declared yet."""
+        value = self.tier_discount
+        for change in self.tier_discount_changes:
+            if change.effective_from > day:
+                break
+            value = change.tier_discount
+        return value
 
 
 class PlanQuarter(_Section):

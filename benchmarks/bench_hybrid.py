@@ -1,13 +1,15 @@
 """What the hybrid optimum and the measured capacity add to `campwatch cost` over a 90-day, 8-GPU history.
 
-    .venv/bin/python benchmarks/bench_hybrid.py [--days 90] [--gpus 8] [--scrape-s 60]
+    .venv/bin/python benchmarks/bench_hybrid.py [--days 90] [--gpus 8] [--scrape-s 60] [--raw-days 7]
 
 Data: one host, one engine series scraped every `scrape-s` seconds (as in bench_cost_quarter.py)
 with TTFT and inter-token histograms, waiting requests and the generation counter, stored in a
 temporary SQLite database; an hourly demand series of the same length. Baseline (same run): reading
 those engine rows with a bare SELECT. Measured: load_readings (the report's query) + load_windows +
 estimate_capacity over the whole history and over the default cost.capacity_days (14), and
-hybrid_optimum for 4 baselines."""
+hybrid_optimum for 4 baselines. Then the history is rolled up and raw retention applied
+(`--raw-days`, default 7): the capacity over the default 14 days and over the whole history, read
+from the rollups where the raw rows are gone."""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from agent.cost.capacity import ITL, TTFT, Slo, estimate_capacity, load_windows
 from agent.cost.hybrid import HybridCosts, hybrid_optimum
 from agent.cost.queries import load_readings
+from agent.cost.report import capacity_windows
 from agent.store.db import open_engine
+from agent.store.maintenance import maintain
 from agent.store.schema import engine_samples, metadata
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--gpus", type=int, default=8)
     parser.add_argument("--scrape-s", type=float, default=60.0)
+    parser.add_argument("--raw-days", type=float, default=7.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -112,6 +117,28 @@ def main() -> None:
               f"{recent_cap.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU")
         print(f"whole 90 days: added to campwatch cost {added:6.2f} s; estimate "
               f"{capacity.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU from {capacity.windows:,} windows")
+        beyond_retention(engine, end, args.gpus, args.raw_days, hybrid)
+
+
+def beyond_retention(engine: Engine, end: datetime, gpus: int, raw_days: float, hybrid: float) -> None:
+    """The same history after rollup and raw retention: the capacity reads the rollups for the
+    part of its lookback older than the raw rows (report.capacity_windows)."""
+    start = time.perf_counter()
+    maintain(engine, "h1", raw_days=raw_days, rollup_days=400, now=end)
+    rolled = time.perf_counter() - start
+    with engine.connect() as conn:
+        raw_left = conn.execute(select(func.count()).select_from(engine_samples)).scalar() or 0
+    print(f"after roll_up + retention (raw {raw_days:g} days, {raw_left:,} raw rows left; maintenance "
+          f"{rolled:.1f} s, not part of campwatch cost):")
+    for days in (14, (end - T0).days):
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            windows = capacity_windows(conn, "h1", end - timedelta(days=days), end, 300.0, 1.0)
+        capacity = estimate_capacity("h1", windows, gpus, Slo(2.0, 0.2))
+        took = time.perf_counter() - start
+        print(f"  capacity over {days:>3} days (rollups + raw) + hybrid   {took + hybrid:6.2f} s  "
+              f"(target <= 1 s for the default 14); estimate {capacity.tokens_per_s_per_gpu or 0:,.0f} tok/s/GPU "
+              f"from {capacity.windows:,} windows")
 
 
 if __name__ == "__main__":

@@ -5,25 +5,31 @@ from the local price file (agent.cost.pricefile), which wins for the models it l
 priced request by request: a request's input size picks its price tier (the providers' cliff
 model: above the threshold, all its tokens pay the tier rate), so requests are grouped by
 (price in force at their timestamp, tier) and each group is priced at that tier's flat rates,
-which equals the sum of per-request prices exactly."""
+which equals the sum of per-request prices exactly.
+
+Fair comparison (docs/cost.md): a baseline's `token_ratio` (API tokens per self-hosted token)
+multiplies its price of the measured traffic, and its `tier` (batch, flex, priority) is priced with
+genai-prices' tier prices where it has them, else with the declared `tier_discount`; both act in
+`_price_group`, the one place every API price passes through."""
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from importlib.metadata import version
 
 from genai_prices import Usage, calc_price
-from genai_prices.types import ModelInfo, ModelPrice, Tier, TieredPrices
+from genai_prices.types import ModelInfo, ModelPrice, PriceVariant, Tier, TieredPrices
 
 from agent.config import BaselineSettings, CostSettings
 from agent.cost import histograms as hist
 from agent.cost.measures import RequestGroup
 from agent.cost.pricefile import PriceEntry, entry_on, load_price_file
+from agent.cost.units import MTOK
 from agent.errors import BaselineError, CostError, Problem
 from agent.samples import HistogramSnapshot
 
@@ -39,6 +45,9 @@ class TokenUsage:
     output_tokens: int
     cache_read_tokens: int = 0
     requests: int = 1
+    cache_write_tokens: int = 0
+    """Input tokens written to the API's prompt cache (priced at the cache-write rate where the model
+    has one): only where a source reports them; campwatch's proxy and engines report none today."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +84,24 @@ class Baseline:
     discount_on: Callable[[date], Decimal] | None = field(default=None, compare=False, repr=False)
     """The discount in force on a day (dated discount changes); None: `discount` always."""
     price_label: Callable[[ModelPrice], str] = field(default=lambda _p: "", compare=False, repr=False)
-    rate_cache: dict[tuple[int, int], tuple[Decimal, Decimal, Decimal, Decimal]] = field(
+    """Names a time-of-day or dated price ("off-peak 16:30-00:30 UTC"); "" for the plain price."""
+    rate_cache: dict[tuple[int, int], tuple[Decimal, Decimal, Decimal, Decimal, Decimal]] = field(
         default_factory=dict, compare=False, repr=False)
     """Per-token rates of each (price, tier band) met so far: see _price_group."""
-    """Names a time-of-day or dated price ("off-peak 16:30-00:30 UTC"); "" for the plain price."""
+    token_ratio: Decimal = Decimal(1)
+    """API tokens one self-hosted token is worth: multiplies every price of the measured traffic."""
+    tier: str = "standard"
+    tier_pricing: str = "standard prices"
+    """How the tier is priced, in words (genai-prices' batch prices, a declared discount)."""
 
     def keep_on(self, day: date) -> Decimal:
         """The share of the list price paid on `day` (1 - discount)."""
         return 1 - (self.discount_on(day) if self.discount_on is not None else self.discount)
+
+    def factor_on(self, day: date) -> Decimal:
+        """What the tier's list price of the measured tokens is multiplied by on `day`: the share
+        paid (1 - negotiated discount) times the token ratio."""
+        return self.keep_on(day) * self.token_ratio
 
 
 def resolve_baselines(settings: CostSettings) -> tuple[Baseline, ...]:
@@ -117,6 +136,8 @@ def _from_genai(name: str, config: BaselineSettings) -> Baseline:
             "expected a provider/model id it knows, e.g. openai/gpt-4o, or an entry in cost.price_file"
         ) from None
     model_info = found.model
+    price_at, standard_of, tier_pricing = tier_prices(name, config, model_info.get_prices, model_info)
+    labels = _genai_labels(model_info)
     return Baseline(
         id=name,
         provider=found.provider.id,
@@ -125,10 +146,103 @@ def _from_genai(name: str, config: BaselineSettings) -> Baseline:
         discount=config.discount,
         source=f"genai-prices {GENAI_PRICES_VERSION} (bundled): {found.provider.id} {model_info.id}",
         as_of=None,
-        price_at=model_info.get_prices,
+        price_at=price_at,
         discount_on=config.discount_on if config.discount_changes else None,
-        price_label=_genai_labels(model_info),
+        price_label=lambda price: labels(standard_of(price)),
+        token_ratio=config.token_ratio,
+        tier=config.tier,
+        tier_pricing=tier_pricing,
     )
+
+
+TIER_CONTEXT: dict[str, dict[str, str]] = {
+    "batch": {"processing": "batch"},
+    "flex": {"service_tier": "flex"},
+    "priority": {"service_tier": "priority"},
+}
+"""genai-prices' request context selecting each tier's price variants."""
+
+
+def _tier_variants(model_info: ModelInfo | None, context: Mapping[str, str]) -> list[PriceVariant]:
+    if model_info is None:
+        return []
+    return [v for v in model_info.price_variants or () if all(context.get(k) == x for k, x in v.when.items())
+            and any(value is not None for value in vars(v.prices).values())]
+
+
+def _variant_start(variant: PriceVariant) -> date | None:
+    value = getattr(variant.constraint, "start_date", None)
+    return value if isinstance(value, date) else None
+
+
+def tier_prices(
+    name: str, config: BaselineSettings, standard_at: Callable[[datetime], ModelPrice], model_info: ModelInfo | None,
+) -> tuple[Callable[[datetime], ModelPrice], Callable[[ModelPrice], ModelPrice], str]:
+    """The tier's price at a time, the standard price a tier price came from (for its label), and how
+    the tier is priced in words. genai-prices' tier prices apply where they are in force; elsewhere
+    the declared tier_discount scales the standard price. CostError: a tier priced by neither (at
+    resolution, or for the hours before genai-prices' tier prices start)."""
+    if config.tier == "standard":
+        return standard_at, lambda price: price, "standard prices"
+    tier = config.tier
+    context = TIER_CONTEXT[tier]
+    variants = _tier_variants(model_info, context)
+    declared = config.tier_discount is not None or bool(config.tier_discount_changes)
+    if not variants and not declared:
+        raise CostError(f"{name}: tier {tier!r} is not priced: genai-prices {GENAI_PRICES_VERSION} has no {tier} "
+                        f"prices for it; declare its discount off the standard price as tier_discount (e.g. 0.5 "
+                        "for half price)")
+    starts = [d for d in (_variant_start(v) for v in variants) if d is not None]
+    first = min(starts) if len(starts) == len(variants) and starts else None
+    words = []
+    if variants:
+        words.append(f"genai-prices {tier} prices" + (f" from {first}" if first else ""))
+    if declared:
+        amount = f"{config.tier_discount:%}" if config.tier_discount is not None else "none"
+        words.append(f"declared tier_discount {amount}" + (" (dated changes)" if config.tier_discount_changes else "")
+                     + (" where genai-prices has none" if variants else ""))
+    cache: dict[tuple[int, object], ModelPrice] = {}
+    standard_of: dict[int, ModelPrice] = {}
+
+    def price_at(ts: datetime) -> ModelPrice:
+        standard = standard_at(ts)
+        active = tuple(i for i, v in enumerate(variants) if v.constraint is None or v.constraint.active(ts))
+        key: tuple[int, object]
+        if active and model_info is not None:
+            key = (id(standard), active)
+            price = cache.get(key)
+            if price is None:
+                price = cache[key] = model_info.get_prices(ts, context)
+                standard_of[id(price)] = standard
+            return price
+        discount = config.tier_discount_on(ts.date())
+        if discount is None:
+            raise CostError(f"{name}: genai-prices has no {tier} price for it on {ts.date()} (its {tier} prices "
+                            f"start {first}); declare tier_discount for the hours before")
+        key = (id(standard), discount)
+        price = cache.get(key)
+        if price is None:
+            price = cache[key] = scaled_price(standard, 1 - discount)
+            standard_of[id(price)] = standard
+        return price
+
+    return price_at, lambda price: standard_of.get(id(price), price), "; ".join(words)
+
+
+def scaled_price(price: ModelPrice, factor: Decimal) -> ModelPrice:
+    """Every per-token rate of `price` (tiers included) times `factor`; per-request fees unchanged."""
+    out: dict[str, Decimal | TieredPrices] = {}
+    for key, value in vars(price).items():
+        if key.startswith("_") or value is None:
+            continue
+        if key.endswith("_mtok"):
+            if isinstance(value, TieredPrices):
+                value = TieredPrices(base=value.base * factor,
+                                     tiers=[Tier(start=t.start, price=t.price * factor) for t in value.tiers])
+            else:
+                value = value * factor
+        out[key] = value
+    return ModelPrice(**out)
 
 
 def _genai_labels(model_info: ModelInfo) -> Callable[[ModelPrice], str]:
@@ -174,9 +288,10 @@ def _from_entries(name: str, config: BaselineSettings, entries: tuple[PriceEntry
     labels = {id(models[id(e)]): _entry_label(e) for e in entries} if len(entries) > 1 else {}
     current = entries[-1]
 
-    def price_at(ts: datetime) -> ModelPrice:
+    def standard_at(ts: datetime) -> ModelPrice:
         return models[id(entry_on(entries, ts.date()))]
 
+    price_at, standard_of, tier_pricing = tier_prices(name, config, standard_at, None)
     return Baseline(
         id=name,
         provider=current.provider,
@@ -188,7 +303,10 @@ def _from_entries(name: str, config: BaselineSettings, entries: tuple[PriceEntry
         as_of=current.as_of,
         price_at=price_at,
         discount_on=config.discount_on if config.discount_changes else None,
-        price_label=lambda price: labels.get(id(price), ""),
+        price_label=lambda price: labels.get(id(standard_of(price)), ""),
+        token_ratio=config.token_ratio,
+        tier=config.tier,
+        tier_pricing=tier_pricing,
     )
 
 
@@ -240,6 +358,7 @@ class _Group:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     requests: int = 0
+    cache_write_tokens: int = 0
 
 
 def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]]) -> ApiPrice:
@@ -253,13 +372,14 @@ def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]
         if starts is None:
             starts = starts_of[key_price] = tier_starts(model_price)
         band = band_of(starts, usage.input_tokens)
-        keep = baseline.keep_on(ts.date())
+        keep = baseline.factor_on(ts.date())
         group = groups.get((key_price, band, keep))
         if group is None:
             group = groups[(key_price, band, keep)] = _Group(model_price, band, keep)
         group.input_tokens += usage.input_tokens
         group.output_tokens += usage.output_tokens
         group.cache_read_tokens += usage.cache_read_tokens
+        group.cache_write_tokens += usage.cache_write_tokens
         group.requests += usage.requests
     total = ApiPrice()
     for group in groups.values():
@@ -267,27 +387,58 @@ def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]
     return total
 
 
-def _price_group(baseline: Baseline, group: _Group, starts: Sequence[int]) -> ApiPrice:
-    """A group's price at its band's flat rates. genai-prices' price of flat rates is linear in the
-    token counts, so it is asked once per (price, band) for the per-token rates, which are then
-    applied exactly (Decimal) to every group: the same result as calc_price, without its cost."""
-    key = (id(group.model_price), group.band)
+def _rates(baseline: Baseline, model_price: ModelPrice, starts: Sequence[int], band: int
+           ) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+    """Per-token input, cache-read, cache-write and output rates and the per-1000-requests fee of a
+    (price, band). genai-prices' price of flat rates is linear in the token counts, so it is asked
+    once per (price, band) and the rates are then applied exactly (Decimal) to every group."""
+    key = (id(model_price), band)
     rates = baseline.rate_cache.get(key)
     if rates is None:
-        flat, fee = flat_price(group.model_price, starts, group.band)
+        flat, fee = flat_price(model_price, starts, band)
         mtok = 1_000_000
         try:
             plain = flat.calc_price(Usage(input_tokens=mtok, output_tokens=mtok))
             cached = flat.calc_price(Usage(input_tokens=mtok, output_tokens=0, cache_read_tokens=mtok))
+            written = flat.calc_price(Usage(input_tokens=mtok, output_tokens=0, cache_write_tokens=mtok))
         except ValueError as exc:
             raise CostError(f"{baseline.id}: genai-prices could not price its rates: {exc}") from None
         rates = baseline.rate_cache[key] = (plain["input_price"] / mtok, cached["input_price"] / mtok,
-                                            plain["output_price"] / mtok, fee)
-    input_rate, cache_rate, output_rate, fee = rates
+                                            written["input_price"] / mtok, plain["output_price"] / mtok, fee)
+    return rates
+
+
+def _price_group(baseline: Baseline, group: _Group, starts: Sequence[int]) -> ApiPrice:
+    """A group's price at its band's flat rates, times its factor (Baseline.factor_on: the share paid
+    and the token ratio): the same result as calc_price request by request, without its cost."""
+    input_rate, cache_rate, write_rate, output_rate, fee = _rates(baseline, group.model_price, starts, group.band)
     cache = min(group.cache_read_tokens, group.input_tokens)
+    write = min(group.cache_write_tokens, group.input_tokens - cache)
     keep = group.keep
-    return ApiPrice(((group.input_tokens - cache) * input_rate + cache * cache_rate) * keep,
+    return ApiPrice(((group.input_tokens - cache - write) * input_rate + cache * cache_rate
+                     + write * write_rate) * keep,
                     group.output_tokens * output_rate * keep, fee * group.requests / 1000 * keep)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveRates:
+    """A baseline's USD per million self-hosted tokens at a time, below any long-context threshold:
+    its tier's price, the negotiated discount and the token ratio applied."""
+
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal
+    cache_write_mtok: Decimal
+
+
+def effective_rates(baseline: Baseline, at: datetime) -> EffectiveRates:
+    """The rates one million measured tokens of each kind would pay at `at`. Raises CostError where
+    the baseline has no price then (a tier before genai-prices prices it, undeclared)."""
+    model_price = baseline.price_at(at)
+    input_rate, cache_rate, write_rate, output_rate, _ = _rates(baseline, model_price, tier_starts(model_price), 0)
+    factor = baseline.factor_on(at.date()) * MTOK
+    return EffectiveRates(*((rate * factor).normalize() for rate in (input_rate, output_rate, cache_rate, write_rate)))
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +473,7 @@ def price_groups(baseline: Baseline, groups: Iterable[RequestGroup]) -> GroupPri
             estimated += g.requests
         else:
             band = bisect.bisect_left(starts, g.input_min)
-        keep = baseline.keep_on(g.slot.date())
+        keep = baseline.factor_on(g.slot.date())
         group = acc.get((key_price, band, keep))
         if group is None:
             group = acc[(key_price, band, keep)] = _Group(model_price, band, keep)
@@ -357,7 +508,7 @@ def price_histograms(
     (the joint distribution is not scraped). Without one, all traffic is priced at the tier of the
     mean request. Prices are those in force at `at` (the middle of the window)."""
     model_price = baseline.price_at(at)
-    keep = baseline.keep_on(at.date())
+    keep = baseline.factor_on(at.date())
     starts = tier_starts(model_price)
     requests = max(totals.requests, 0)
     if prompt is not None and prompt.count > 0 and starts:

@@ -18,7 +18,7 @@ from agent.cost.capacity import LoadReading, edge_ids
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
 from agent.cost.units import utc
-from agent.store.schema import cost_hours, engine_samples, gpu_samples, request_records
+from agent.store.schema import cost_hours, engine_rollups_1m, engine_samples, gpu_samples, request_records
 
 EDGE_ROWS = 256
 """Rows read before and after a range: enough for every GPU or engine series of a host."""
@@ -73,6 +73,47 @@ def load_readings(conn: Connection, host: str, start: datetime, end: datetime,
         chunk = wanted[i:i + 500]
         texts.update((int(r[0]), r[1]) for r in conn.execute(
             select(t.c.id, t.c.histograms).where(t.c.id.in_(chunk))) if r[1] is not None)
+    return [dataclasses.replace(r, histograms_text=texts[r.row_id]) if r.row_id in texts else r for r in readings]
+
+
+def earliest_engine_raw(conn: Connection, host: str, start: datetime, end: datetime) -> datetime | None:
+    """The host's first engine scrape in [start, end) (an index probe on (host, ts)), or None."""
+    t = engine_samples
+    value = conn.execute(select(func.min(t.c.ts)).where(t.c.host == host, t.c.ts >= start, t.c.ts < end)).scalar()
+    return utc(value) if value is not None else None
+
+
+def load_rollup_readings(conn: Connection, host: str, start: datetime, end: datetime,
+                         window_s: float = 300.0, min_waiting: float | None = None) -> list[LoadReading]:
+    """The host's engine minutes in [start, end) from the 1-minute rollups (kept for
+    store.rollup_retention_days, past raw retention) as readings load_windows takes: one at each
+    minute's end, with the series' generated tokens summed so far, the minute's mean waiting
+    requests and its last cumulative latency histograms (read for the window edges only). Each run
+    of consecutive minutes is its own series, whose first minute is the base of the next (a gap
+    never counts as covered time)."""
+    t = engine_rollups_1m
+    rows = conn.execute(select(t.c.id, t.c.minute, t.c.server, t.c.model, t.c.engine, t.c.generation_tokens,
+                               t.c.requests_waiting_avg)
+                        .where(t.c.host == host, t.c.minute >= start, t.c.minute < end)
+                        .order_by(t.c.server, t.c.model, t.c.engine, t.c.minute)).all()
+    readings: list[LoadReading] = []
+    minute = timedelta(minutes=1)
+    last: dict[str, tuple[datetime, float, int]] = {}  # series -> (minute, tokens so far, run)
+    for r in rows:
+        series, at = f"{r[2]}|{r[3]}|{r[4]}", utc(r[1])
+        previous = last.get(series)
+        if previous is not None and at == previous[0] + minute:
+            total, run = previous[1] + (_float(r[5]) or 0.0), previous[2]
+        else:  # a new run: this minute is the base, its own tokens fall before it
+            total, run = 0.0, (previous[2] + 1 if previous is not None else 0)
+        last[series] = (at, total, run)
+        readings.append(LoadReading(at + minute, f"{series}#{run}", True, total, _float(r[6]), None, int(r[0])))
+    wanted = sorted(edge_ids(readings, window_s, min_waiting))
+    texts: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i:i + 500]
+        texts.update((int(x[0]), x[1]) for x in conn.execute(
+            select(t.c.id, t.c.latency_histograms).where(t.c.id.in_(chunk))) if x[1] is not None)
     return [dataclasses.replace(r, histograms_text=texts[r.row_id]) if r.row_id in texts else r for r in readings]
 
 

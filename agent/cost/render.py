@@ -60,6 +60,8 @@ def render_report(console: Console, report: CostReport, by: str | None = None, h
     console.print(_summary_table(scopes))
     console.print(_energy_table(scopes))
     console.print(_api_table(report.total))
+    if report.baselines:
+        console.print(_baseline_table(report))
     if report.price_segments:
         console.print(_prices_table(report))
     months = [p for p in report.periods if p.period in ("month", "quarter")]
@@ -184,6 +186,23 @@ def _api_table(scope: ScopeReport) -> Table:
         table.add_row(a.baseline, a.method, f"{a.priced_requests:,}", _rate(a.per_mtok),
                       f"{_rate(a.input_per_mtok)}/{_rate(a.output_per_mtok)}", _usd(a.cost_usd), _pct(a.coverage),
                       applied)
+    return table
+
+
+def _baseline_table(report: CostReport) -> Table:
+    at = report.baselines[0].rates_at
+    when = f" at {at:%Y-%m-%d %H:%M} UTC" if at is not None else ""
+    table = Table(title=f"API baselines: tier and effective $/Mtok{when} (discount and token ratio applied)",
+                  show_header=True, header_style="bold")
+    for column in ("baseline", "tier", "token ratio", "discount", "input", "output", "cached", "cache write",
+                   "tier priced from"):
+        table.add_column(column, justify="left" if column in ("baseline", "tier", "tier priced from") else "right")
+    for b in report.baselines:
+        e = b.effective
+        rates = (_rate(e.input_mtok), _rate(e.output_mtok), _rate(e.cache_read_mtok), _rate(e.cache_write_mtok)) \
+            if e is not None else ("—",) * 4
+        table.add_row(b.id, b.tier, f"{b.token_ratio:g}", f"{b.discount:.0%}", *rates,
+                      b.tier_pricing if e is not None else f"{b.tier_pricing} ({b.rates_error})")
     return table
 
 

@@ -13,13 +13,13 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.config import CostSettings, PlanQuarter
 from agent.cost.attribution import DIMENSIONS, Attribution, TeamBudget, attribute, team_budgets
-from agent.cost.baselines import ApiPrice, Baseline, resolve_baselines
-from agent.cost.capacity import Capacity, Slo, estimate_capacity, fleet_capacity, load_windows
+from agent.cost.baselines import ApiPrice, Baseline, EffectiveRates, effective_rates, resolve_baselines
+from agent.cost.capacity import Capacity, LoadWindow, Slo, estimate_capacity, fleet_capacity, load_windows
 from agent.cost.forecast import Flip, MonthVolume, fit_trend, forecast_flip
 from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_optimum
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
@@ -27,6 +27,7 @@ from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
 from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok, utc
 from agent.cost.verdict import RunRate, Verdict, decide
+from agent.errors import CostError
 from agent.samples import Point, labels
 
 Basis = Literal["allocation", "usage"]
@@ -463,6 +464,25 @@ class BaselineInfo:
     resolved_model: str
     source: str
     discount: Decimal
+    token_ratio: Decimal = Decimal(1)
+    """API tokens one self-hosted token is worth (multiplies the API cost of every comparison)."""
+    tier: str = "standard"
+    tier_pricing: str = "standard prices"
+    rates_at: datetime | None = None
+    effective: EffectiveRates | None = None
+    """USD per million measured tokens at `rates_at` (tier, discount and token ratio applied), or
+    None with `rates_error` saying why."""
+    rates_error: str = ""
+
+
+def baseline_info(b: Baseline, at: datetime) -> BaselineInfo:
+    """A baseline as the report's baseline table shows it, with its effective rates at `at`."""
+    try:
+        effective, error = effective_rates(b, at), ""
+    except CostError as exc:
+        effective, error = None, str(exc)
+    return BaselineInfo(b.id, b.resolved_model, b.source, b.discount, b.token_ratio, b.tier, b.tier_pricing,
+                        at, effective, error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,7 +569,8 @@ def summarize(
                              capacity=fleet_cap, gpus=sum(s.totals.max_gpus for s in hosts))
     return CostReport(
         generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
-        baselines=tuple(BaselineInfo(b.id, b.resolved_model, b.source, b.discount) for b in baselines),
+        baselines=tuple(baseline_info(b, min(utc(end), generated_at or datetime.now(UTC)) - timedelta(seconds=1))
+                        for b in baselines),
         hosts=hosts, total=total, periods=periods,
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
@@ -710,11 +731,40 @@ def capacity_slo(settings: CostSettings) -> Slo:
                settings.capacity_min_windows)
 
 
+def rollup_split(since: datetime, first_raw: datetime | None, end: datetime, window_s: float) -> datetime:
+    """Where the capacity windows switch from the 1-minute rollups to the raw scrapes: `since` when
+    raw scrapes reach back to it (within a window), else the second window boundary after the first
+    raw scrape (its first whole window with a scrape before it); `end` without raw scrapes."""
+    if first_raw is None:
+        return end
+    if first_raw <= since + timedelta(seconds=window_s):
+        return since
+    epoch = first_raw.timestamp()
+    boundary = (math.floor(epoch / window_s) + 2) * window_s
+    return min(datetime.fromtimestamp(boundary, UTC), end)
+
+
+def capacity_windows(conn: Connection, host: str, since: datetime, end: datetime, window_s: float,
+                     min_waiting: float) -> list[LoadWindow]:
+    """The host's load windows in [since, end): from the raw scrapes where retention kept them, and
+    from the 1-minute rollups before that (so a quarter's estimate outlives raw retention)."""
+    from agent.cost.queries import earliest_engine_raw, load_readings, load_rollup_readings
+
+    split = rollup_split(since, earliest_engine_raw(conn, host, since, end), end, window_s)
+    if split <= since:
+        return load_windows(load_readings(conn, host, since, end, window_s, min_waiting), window_s, min_waiting)
+    old = load_windows(load_rollup_readings(conn, host, since, split, window_s, min_waiting), window_s, min_waiting)
+    windows = [w for w in old if w.start < split]
+    if split < end:
+        raw = load_readings(conn, host, split - timedelta(seconds=window_s), end, window_s, min_waiting)
+        windows += [w for w in load_windows(raw, window_s, min_waiting) if w.start >= split]
+    return windows
+
+
 def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, end: datetime,
                        hosts: Sequence[str], rows: Sequence[LedgerRow]) -> tuple[Capacity, ...]:
-    """Each host's measured capacity from its raw engine scrapes in the last cost.capacity_days of
-    the window (reads only)."""
-    from agent.cost.queries import load_readings
+    """Each host's measured capacity from its engine history in the last cost.capacity_days of the
+    window: raw scrapes, and the 1-minute rollups where retention removed them (reads only)."""
 
     gpus: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -725,8 +775,7 @@ def measure_capacities(engine: Engine, settings: CostSettings, start: datetime, 
     for host in hosts:
         try:
             with engine.connect() as conn:
-                readings = load_readings(conn, host, since, end, window, slo.min_waiting)
-            windows = load_windows(readings, window, slo.min_waiting)
+                windows = capacity_windows(conn, host, since, end, window, slo.min_waiting)
         except SQLAlchemyError as exc:  # the capacity is an extra: the report keeps the utilization basis
             out.append(Capacity(host, gpus[host], None, 0, 0, 0, 0, None, None, (),
                                 f"{host}: capacity not measured: the engine samples could not be read "

@@ -49,8 +49,10 @@ def _frame(engine: Engine, query: Select[tuple[object, ...]], time_columns: tupl
     return frame
 
 
-def _ranged(table: Table, column: str, start: datetime, end: datetime, host: str | None) -> Select[tuple[object, ...]]:
-    query = select(table).where(table.c[column] >= start, table.c[column] < end)
+def _ranged(table: Table, column: str, start: datetime, end: datetime, host: str | None,
+            leave_out: tuple[str, ...] = ()) -> Select[tuple[object, ...]]:
+    query = select(*(c for c in table.c if c.name not in leave_out)).where(table.c[column] >= start,
+                                                                          table.c[column] < end)
     if host is not None:
         query = query.where(table.c.host == host)
     return query.order_by(table.c[column])
@@ -67,7 +69,9 @@ def engine_minutes(engine: Engine, since: timedelta | datetime = timedelta(days=
                    host: str | None = None) -> pd.DataFrame:
     """One row per (server, model, engine) minute: token and request increases, queue and KV-cache."""
     start, end = _window(since, until)
-    return _frame(engine, _ranged(engine_rollups_1m, "minute", start, end, host), ("minute",))
+    # the latency histograms (JSON kept for the capacity estimate) stay in the store
+    return _frame(engine, _ranged(engine_rollups_1m, "minute", start, end, host, ("latency_histograms",)),
+                  ("minute",))
 
 
 def requests(engine: Engine, since: timedelta | datetime = timedelta(days=7), until: datetime | None = None,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -97,6 +98,25 @@ def _gpu_minutes(rows: Iterable[Any], host: str) -> list[dict[str, Any]]:
     return out
 
 
+LATENCY_HISTOGRAMS = ("ttft_seconds", "inter_token_latency_seconds")
+"""The histograms a rollup minute keeps (cumulative, at its last scrape): the measured capacity's
+SLO check (agent.cost.capacity TTFT and ITL) on periods older than raw retention."""
+
+
+def latency_text(text: str | None) -> str | None:
+    """The latency histograms of a stored histograms JSON text, as JSON; None without any."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kept = {name: data[name] for name in LATENCY_HISTOGRAMS if name in data}
+    return json.dumps(kept, separators=(",", ":")) if kept else None
+
+
 def _engine_minutes(rows: Iterable[Any], host: str) -> list[dict[str, Any]]:
     groups: dict[tuple[datetime, str, str, str], list[Any]] = defaultdict(list)
     last: dict[tuple[str, str, str], Any] = {}
@@ -128,6 +148,7 @@ def _engine_minutes(rows: Iterable[Any], host: str) -> list[dict[str, Any]]:
             "requests_waiting_avg": _mean([r.requests_waiting for r in group if r.requests_waiting is not None]),
             "kv_cache_usage_avg": _mean(kv), "kv_cache_usage_max": max(kv, default=None),
             "simulated": simulated[(server, model, engine)],
+            "latency_histograms": latency_text(max(group, key=lambda r: r.ts).histograms),
         })
     return out
 
