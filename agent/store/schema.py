@@ -273,7 +273,7 @@ engine_rollups_1m = Table(
     Column("kv_cache_usage_avg", Float),
     Column("kv_cache_usage_max", Float),
     Column("simulated", Boolean, nullable=False, default=False),
-    # migration 0006: the minute's last cumulative TTFT / inter-token histograms (measured capacity)
+    # migration 0008: the minute's last cumulative TTFT / inter-token histograms (measured capacity)
     Column("latency_histograms", Text, nullable=True),
     UniqueConstraint("minute", "host", "server", "model", "engine", name="uq_engine_rollups_1m"),
 )

@@ -1,8 +1,8 @@
 """engine_rollups_1m: the cumulative TTFT and inter-token latency histograms at each minute's last
 scrape, so the measured capacity can check its SLOs on periods whose raw scrapes retention removed
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 01:30:00
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
