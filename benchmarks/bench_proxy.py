@@ -35,8 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bench/model"
 CHAT_BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hello " * 20}],
                         "max_tokens": 16}).encode()
@@ -218,9 +217,9 @@ class Server:
 
 
 def _spawn(role: str, cpu: int | None, upstream: str = "", *, uvloop: bool = False) -> Server:
-    proc = subprocess.Popen([sys.executable, __file__, "--role", role, "--upstream", upstream,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_proxy", "--role", role, "--upstream", upstream,
                              *(["--uvloop"] if uvloop else [])],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if cpu is not None:
         os.sched_setaffinity(proc.pid, {cpu})
     assert proc.stdout is not None

@@ -17,14 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import aiohttp
+
+from tests.integration.faults import Campwatch, EndlessStream
+from tests.support.net import free_port
+from tests.support.private_pg import PrivatePostgres
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import aiohttp  # noqa: E402
-
-from tests.integration.faults import Campwatch, EndlessStream  # noqa: E402
-from tests.integration.sidecar import free_port  # noqa: E402
-from tests.support.private_pg import PrivatePostgres  # noqa: E402
 
 CHAT = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
 

@@ -19,15 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
+from agent.sim.trace import load_trace
+from agent.sim.traffic import TrafficPlan, TrafficStats, replay
+from tests.integration.sidecar import Sidecar
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server  # noqa: E402
-from agent.sim.trace import load_trace  # noqa: E402
-from agent.sim.traffic import TrafficPlan, TrafficStats, replay  # noqa: E402
-from tests.integration.sidecar import Sidecar, free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -23,8 +23,8 @@ from agent.config import DriftSettings
 from agent.drift.check import DEFAULT_REFUSAL_PHRASES
 from agent.drift.errors import DriftError
 from agent.drift.results import is_insufficient, is_summary
-from agent.drift.windows import as_utc
 from agent.samples import DriftResult
+from agent.utc import as_utc
 
 log = logging.getLogger(__name__)
 

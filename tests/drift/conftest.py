@@ -21,9 +21,7 @@ from sqlalchemy import Engine
 
 from agent.config import DriftSettings
 from agent.samples import CapturedOutput, RequestRecord
-from agent.store.db import open_engine
 from agent.store.rows import insert_rows
-from agent.store.schema import metadata
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 HOST = "gpu-node-1"
@@ -101,31 +99,17 @@ def make_texts(n: int, start: datetime, end: datetime, vocabulary: tuple[str, ..
     return out
 
 
-def insert(engine: Engine, rows: list[Any]) -> None:
-    insert_rows(engine, rows)
+@pytest.fixture
+def engine(sqlite_engine: Engine) -> Engine:
+    """The SQLite store the drift tests fill (tests/support/db.py)."""
+    return sqlite_engine
 
 
 @pytest.fixture
-def db_file(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'campwatch.db'}"
-
-
-@pytest.fixture
-def engine(db_file: str) -> Iterator[Engine]:
-    eng = open_engine(db_file)
-    metadata.create_all(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
-def any_engine(db_url: str) -> Iterator[Engine]:
+def any_engine(store: Engine) -> Engine:
     """SQLite and the machine's PostgreSQL (skipped when unreachable): sampling and latest-run
     queries are SQL that both must run the same way."""
-    eng = open_engine(db_url)
-    metadata.create_all(eng)
-    yield eng
-    eng.dispose()
+    return store
 
 
 @pytest.fixture
@@ -141,7 +125,7 @@ def fill(engine: Engine) -> Callable[..., None]:
             rows += make_records(n_ref, ref_start, cur_start, reference, seed, model=model)
         if current is not None:
             rows += make_records(n_cur, cur_start, NOW, current, seed + 1000, model=model)
-        insert(engine, rows)
+        insert_rows(engine, rows)
 
     return _fill
 

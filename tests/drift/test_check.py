@@ -31,6 +31,7 @@ from agent.drift.features import (
 from agent.drift.results import latest_results
 from agent.samples import DriftResult
 from agent.store.db import open_engine
+from agent.store.rows import insert_rows
 from agent.store.schema import metadata
 from tests.drift.conftest import (
     HOST,
@@ -40,7 +41,6 @@ from tests.drift.conftest import (
     TOPIC_B,
     Traffic,
     details,
-    insert,
     make_records,
     make_texts,
     network_guard,
@@ -69,7 +69,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine,
     rows += make_texts(150, CUR_START, NOW, TOPIC_A + TOPIC_B, seed=4, model="steady")
     rows += make_texts(150, REF_START, CUR_START, TOPIC_A, seed=5, model="reworded")
     rows += make_texts(150, CUR_START, NOW, TOPIC_B, seed=6, model="reworded")
-    insert(engine, rows)
+    insert_rows(engine, rows)
     with network_guard() as attempts:
         results = run_drift_check(engine, SETTINGS, HOST, now=NOW)
     yield engine, results, attempts

@@ -18,9 +18,9 @@ from agent.errors import ConfigError, EngineScrapeError
 from agent.exporters.catalog import CATALOG
 from agent.samples import Collected, EngineSample, Point
 from agent.store.schema import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
+from tests.support.clock import FakeClock
+from tests.support.pages import GrowingPage, fixture_text
 
-from .conftest import FakeClock
-from .pages import GrowingPage, fixture_text
 from .replay import PageSource, ReplayServer, V1Source
 
 Start = Callable[..., Awaitable[ReplayServer]]
@@ -37,7 +37,7 @@ async def _scrapes(collector: EngineCollector, clock: FakeClock, n: int) -> Coll
     result = None
     for _ in range(n):
         result = await collector.collect()
-        clock.tick(5.0)
+        clock.advance(5.0)
     assert result is not None
     return result
 
@@ -154,7 +154,7 @@ async def test_a_failed_scrape_raises_with_an_up_zero_gap_and_nothing_else(repla
             await collector.collect()
         capture_page.advance()  # the server kept serving while its /metrics failed
         server.mode = "ok"
-        clock.tick(5.0)
+        clock.advance(5.0)
         recovered = await collector.collect()
     finally:
         await collector.close()

@@ -16,8 +16,7 @@ from agent.collectors.engine.windows import parse_windows
 from agent.config import EngineSettings
 from agent.loglimit import MESSAGE_CHARS_MAX
 from agent.samples import Collected, EngineSample
-
-from .conftest import FakeClock
+from tests.support.clock import FakeClock
 
 WINDOWS = parse_windows(("1m",), 5.0)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -200,7 +199,7 @@ async def test_a_negative_counter_is_neither_stored_nor_read_as_a_restart_in_rat
         try:
             for _ in pages:
                 results.append(await collector.collect())
-                clock.tick(5.0)
+                clock.advance(5.0)
         finally:
             await collector.close()
     assert "restarted" not in caplog.text

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
 from agent.config import GpuSettings
 from agent.samples import Collected, Point
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakenvml"))
-from fakenvml_harness import FakeNvml
+from tests.support.clock import FakeClock
+from tests.support.fakenvml import FakeNvml
 
 __all__ = ["FakeClock", "FakeNvml", "GpuRun", "has", "points_named", "value"]
-
-
-class FakeClock:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 class GpuRun:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.integration.faults import Campwatch, EndlessStream
-from tests.integration.sidecar import free_port
+from tests.support.net import free_port
 from tests.support.private_pg import PrivatePostgres
 
 GRACE_S = 2.0

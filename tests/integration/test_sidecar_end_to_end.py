@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from agent.store.db import open_engine
 from agent.store.schema import engine_samples, gpu_samples
-from tests.engine.pages import GrowingPage, fixture_text
 from tests.engine.replay import ReplayServer
 from tests.integration.sidecar import Sidecar
+from tests.support.pages import GrowingPage, fixture_text
 
 
 async def test_sidecar_collects_stores_and_exposes_gpus_and_engine(db_url: str) -> None:

@@ -13,7 +13,7 @@ from agent.store.migrate import upgrade
 from agent.store.rows import encode
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import T0, engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
+from tests.support.rows import T0, engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
 
 TABLES = (gpu_samples, request_records, engine_samples)
 

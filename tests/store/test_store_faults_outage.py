@@ -24,20 +24,13 @@ from agent.store.schema import spool_replays
 from agent.store.spool import Spool
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import count, gpu_rows
+from tests.support.clock import FakeClock
 from tests.support.private_pg import PrivatePostgres, private_pg
+from tests.support.rows import count, gpu_rows
 
 __all__ = ["private_pg"]
 
 FAST = Timeouts(connect_timeout_s=1, statement_timeout_s=5, lock_timeout_s=2, busy_timeout_s=1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from agent.store.schema import gpu_samples
 from agent.store.spool import Spool, load_line
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import T0, count, gpu_rows
+from tests.support.rows import T0, count, gpu_rows
 
 
 def _encoded(n: int, start: int = 0) -> list[tuple[object, ...]]:

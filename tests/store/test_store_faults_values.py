@@ -14,7 +14,7 @@ from agent.store.migrate import upgrade
 from agent.store.rows import TRUNCATION_MARK
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import count, engine_row, engine_samples, gpu_rows, request, request_records
+from tests.support.rows import count, engine_row, engine_samples, gpu_rows, request, request_records
 
 
 def test_nul_and_overlong_values_are_stored_cleaned_and_counted_with_every_other_row(db_url: str) -> None:
