@@ -78,7 +78,7 @@ async def main(minutes: float, speed: float) -> int:
         await runner.cleanup()
     families = {f.name: f for f in text_string_to_metric_families(page)}
     written = {s.labels["table"]: s.value for s in families["campwatch_samples_written"].samples}
-    dropped = {s.labels["reason"]: s.value for s in families.get("campwatch_dropped").samples} \
+    dropped = {s.labels["reason"]: s.value for s in families["campwatch_dropped"].samples} \
         if "campwatch_dropped" in families else {}
     up = {s.labels["collector"]: s.value for s in families["campwatch_collector_up"].samples}
     (t0, c0, r0), (t1, c1, r1) = samples[0], samples[-1]

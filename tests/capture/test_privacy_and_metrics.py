@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
-from capture_stub import MODEL, OUTPUT, PROMPT, ProxyFactory, StubUpstream, settle
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import String, Text, select
@@ -15,6 +14,7 @@ from sqlalchemy import String, Text, select
 from agent.capture.catalog import PROXY_METRICS
 from agent.samples import CapturedOutput, RequestRecord, Row
 from agent.store.schema import metadata
+from tests.capture.capture_stub import MODEL, OUTPUT, PROMPT, ProxyFactory, StubUpstream, settle
 from tests.support.db import sqlite_url_in, tables_engine
 from tests.support.rows import write_rows
 

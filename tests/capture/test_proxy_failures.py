@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 import pytest
-from capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 
 from agent.samples import RequestRecord, Row
 from agent.store.sink import MemorySink
+from tests.capture.capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 from tests.support.net import free_port
 
 CHAT = "/v1/chat/completions"

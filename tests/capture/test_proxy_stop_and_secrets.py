@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 
 from agent.samples import RequestRecord
 from agent.store.sink import MemorySink
+from tests.capture.capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 from tests.support.net import free_port
 
 CHAT = "/v1/chat/completions"

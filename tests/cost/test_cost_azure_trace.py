@@ -9,13 +9,13 @@ from decimal import Decimal
 from functools import cache
 
 import pytest
-from cost_helpers import cost_settings, gpu_row, request_row, write
 from genai_prices import Usage, calc_price
 from sqlalchemy import Engine
 
 from agent.config import BaselineSettings, PricingSettings
 from agent.cost.report import build_report
 from agent.sim.trace import trace_rows
+from tests.cost.cost_helpers import cost_settings, gpu_row, request_row, write
 
 BASELINES = (BaselineSettings(provider="openai", model="gpt-4o"),
              BaselineSettings(provider="anthropic", model="claude-sonnet-4-5"),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cost_helpers import T0, cost_settings, steady_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -21,6 +20,7 @@ from agent.cost.render import render_report
 from agent.cost.report import build_report, report_to_json
 from agent.store.db import open_engine
 from agent.store.migrate import upgrade
+from tests.cost.cost_helpers import T0, cost_settings, steady_host
 
 H = timedelta(hours=1)
 CAP = 100 / 3600  # 100 tokens per GPU-hour: the hand cases count in hundreds

@@ -162,6 +162,7 @@ async def test_a_failed_scrape_raises_with_an_up_zero_gap_and_nothing_else(repla
     assert isinstance(failure, EngineScrapeFailure)
     assert failure.server == server.url and server.url in str(failure)
     gap = failure.collected
+    assert gap is not None
     assert gap.source == collector.name
     assert gap.points == (Point("campwatch_engine_up", 0.0, (("host", "node-1"), ("kind", "vllm"),
                                                              ("server", server.url))),)
@@ -196,8 +197,10 @@ async def test_a_slow_server_times_out_within_the_scrape_timeout(replay: Start, 
     finally:
         await collector.close()
     assert time.monotonic() - started < 1.5
-    assert caught.value.collected.points[0].value == 0.0
-    assert caught.value.collected.points[0].labels[1] == ("kind", "unknown")  # never scraped successfully
+    gap = caught.value.collected
+    assert gap is not None
+    assert gap.points[0].value == 0.0
+    assert gap.points[0].labels[1] == ("kind", "unknown")  # never scraped successfully
 
 
 async def test_a_hung_server_does_not_stall_another_collector(replay: Start, capture_page: GrowingPage,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -51,7 +52,7 @@ async def serve() -> AsyncIterator[Serve]:
         await runner.cleanup()
 
 
-def _collector(url: str, clock: FakeClock | None = None, **limits: int) -> EngineCollector:
+def _collector(url: str, clock: FakeClock | None = None, **limits: Any) -> EngineCollector:
     return EngineCollector(url, host="node-1", interval_s=5.0, timeout_s=4.0, windows=WINDOWS,
                            clock=clock or FakeClock(), **limits)
 
@@ -80,9 +81,11 @@ async def test_a_page_over_the_default_8_mib_limit_is_a_gap_naming_the_setting(s
         await _collect(_collector(await serve(handler)))
     message = str(caught.value)
     assert "engine.max_page_bytes" in message and str(8 * 1024 * 1024) in message
-    (row,) = caught.value.collected.rows
+    gap = caught.value.collected
+    assert gap is not None
+    (row,) = gap.rows
     assert isinstance(row, EngineSample) and row.up is False
-    assert caught.value.collected.points[0].value == 0.0
+    assert gap.points[0].value == 0.0
 
 
 async def test_a_chunked_page_without_length_stops_being_read_past_the_limit(serve: Serve) -> None:

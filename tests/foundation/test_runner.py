@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
@@ -62,7 +64,7 @@ class Crashing(Failing):
         raise ZeroDivisionError("bug")
 
 
-async def test_failing_collectors_are_isolated_and_reported_while_others_store_and_expose(tmp_path) -> None:
+async def test_failing_collectors_are_isolated_and_reported_while_others_store_and_expose(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     telemetry = Telemetry("h1")
@@ -93,7 +95,7 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
     assert stored == good.calls  # the final flush at shutdown lost nothing
 
 
-async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> None:
+async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path: Path) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     telemetry = Telemetry("h1")
@@ -118,7 +120,7 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> Non
 
 
 async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_last_flush_still_runs(
-        tmp_path, caplog) -> None:
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
     upgrade(engine)
     telemetry = Telemetry("h1")

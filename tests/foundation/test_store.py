@@ -10,11 +10,12 @@ from sqlalchemy import func, inspect, select
 
 from agent.samples import EngineSample, GpuSample, HistogramSnapshot
 from agent.store.db import open_engine
-from agent.store.maintenance import apply_retention, as_utc, maintain
+from agent.store.maintenance import apply_retention, maintain
 from agent.store.migrate import head_revision, upgrade
 from agent.store.schema import engine_rollups_1m, engine_samples, gpu_rollups_1m, gpu_samples, metadata
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
+from agent.utc import as_utc
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -60,6 +61,7 @@ def test_writer_flushes_all_queued_rows_in_one_transaction_on_both_backends(db_u
         assert conn.execute(select(func.count()).select_from(gpu_samples)).scalar() == 50
         stored = conn.execute(select(engine_samples)).one()
         ts = conn.execute(select(gpu_samples.c.ts).order_by(gpu_samples.c.ts)).scalars().first()
+    assert ts is not None
     assert as_utc(ts) == T0
     assert json.loads(stored.histograms)["ttft_seconds"]["buckets"][-1] == ["+Inf", 5.0]
     assert telemetry.written_count("gpu_samples") == 50

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
 from agent.config import GpuSettings
-from agent.samples import Collected, Point
+from agent.samples import Collected, GpuSample, Point
 from tests.support.clock import FakeClock
 from tests.support.fakenvml import FakeNvml
 
-__all__ = ["FakeClock", "FakeNvml", "GpuRun", "has", "points_named", "value"]
+__all__ = ["FakeClock", "FakeNvml", "GpuRun", "gpu_rows", "has", "points_named", "value"]
 
 
 class GpuRun:
@@ -57,6 +57,13 @@ class GpuRun:
 
 def points_named(collected: Collected, name: str) -> list[Point]:
     return [p for p in collected.points if p.name == name]
+
+
+def gpu_rows(collected: Collected) -> list[GpuSample]:
+    """The collected rows, each checked to be a GPU sample."""
+    rows = [row for row in collected.rows if isinstance(row, GpuSample)]
+    assert len(rows) == len(collected.rows), f"expected only GPU samples, got {collected.rows}"
+    return rows
 
 
 def value(collected: Collected, name: str, gpu: int = 0, **extra: str) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -91,9 +92,9 @@ async def test_sigterm_exits_0_within_the_grace_with_a_stream_open_and_the_sqlit
 
 
 @pytest.fixture
-def private_pg() -> PrivatePostgres:
+def private_pg() -> Iterator[PrivatePostgres]:
     pg = PrivatePostgres()
-    yield pg  # type: ignore[misc]
+    yield pg
     pg.destroy()
 
 

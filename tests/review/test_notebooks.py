@@ -40,7 +40,7 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def run(name: str, env: dict[str, str]) -> nbformat.NotebookNode:
-    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    book: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     old = dict(os.environ)
     os.environ.update(env)
     try:

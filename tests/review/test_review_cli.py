@@ -46,7 +46,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def rendered(page: Path, tmp: Path) -> tuple[list[list[object]], str]:
+def rendered(page: Path, tmp: Path) -> tuple[list[tuple[bool, int, int]], str]:
     """Open the page in headless Chromium: each image's (complete, naturalWidth, naturalHeight) and
     the page's text after load."""
     assert CHROMIUM, "chromium is not installed (.ci/run installs the Debian chromium package)"
@@ -58,7 +58,8 @@ def rendered(page: Path, tmp: Path) -> tuple[list[list[object]], str]:
     found = re.search(r'data-images="([^"]*)"', dom)
     assert found, "the page's load handler did not run"
     text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
-    return json.loads(html.unescape(found.group(1))), re.sub(r"\s+", " ", text)
+    images: list[tuple[bool, int, int]] = [tuple(image) for image in json.loads(html.unescape(found.group(1)))]
+    return images, re.sub(r"\s+", " ", text)
 
 
 def test_review_html_renders_every_figure_and_equals_cost_json(quarter_db: Path, tmp_path: Path) -> None:
@@ -151,7 +152,7 @@ def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(q
     report = quarterly.quarter_report(engine, CostSettings(), "2026Q3", now=END)
     engine.dispose()
     for fig in (quarterly.cost_figure(report), quarterly.per_mtok_figure(report)):
-        FigureCanvasAgg(fig).draw()
+        FigureCanvasAgg(fig).draw()  # type: ignore[no-untyped-call]
         ax = fig.axes[0]
         assert ax.get_yscale() == "linear"  # $0.28 to $15/Mtok: no log axis needed
         ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
