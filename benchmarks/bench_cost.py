@@ -1,7 +1,7 @@
 """Cost engine benchmark: ledger recomputation and the report against the time to merely read the
 same raw rows, and grouped API pricing against genai-prices called once per request.
 
-    .venv/bin/python benchmarks/bench_cost.py [--hours 3] [--gpus 8]
+    .venv/bin/python -m benchmarks.bench_cost [--hours 3] [--gpus 8]
 
 Data: one host, N GPUs sampled at 1 Hz, one engine scraped every 5 s, and the Azure conversation
 trace (agent/sim/data, CC-BY 4.0, Patel et al., Splitwise, ISCA 2024) replayed as proxy records

@@ -1,7 +1,7 @@
 """`campwatch cost --quarter` on a fleet history: the agent's first measuring pass, then the report
 (read only, priced from the stored measures) against the time to merely read the raw rows.
 
-    .venv/bin/python benchmarks/bench_cost_quarter.py [--days 90] [--gpus 8] [--no-postgres]
+    .venv/bin/python -m benchmarks.bench_cost_quarter [--days 90] [--gpus 8] [--no-postgres]
 
 Data: agent.sim.history (GPU and engine samples once a minute, Azure-trace request sizes, request
 records for the last 14 days, 12 an hour), `--gpus` GPUs on one host. Targets (issue 15): the

@@ -2,7 +2,7 @@
 texts, and the worker child's wall time and peak RSS. Figures are printed as ratios against baselines
 measured in the same run: the SQL load of the same windows, and a bare spawned child.
 
-    .venv/bin/python benchmarks/bench_drift.py
+    .venv/bin/python -m benchmarks.bench_drift
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """CPU cost of one GPU collection cycle, for 1 and 8 GPUs, against the fake libnvidia-ml.so.1.
 
-Run: .venv/bin/python benchmarks/bench_gpu.py [--cycles N] [--repeats R]
+Run: .venv/bin/python -m benchmarks.bench_gpu [--cycles N] [--repeats R]
 
 Prints CPU time (time.process_time) per cycle and per GPU per cycle, the ratio to the 0.25 ms per GPU
 target, and, as the baseline measured in the same run, the bare cost of one pynvml call

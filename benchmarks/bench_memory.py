@@ -1,8 +1,8 @@
 """Benchmark: resident memory and import time of `campwatch run` against a bare Python + aiohttp +
 prometheus_client process, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_memory.py             # about 1.5 minutes
-    .venv/bin/python benchmarks/bench_memory.py --quick     # about 40 s
+    .venv/bin/python -m benchmarks.bench_memory             # about 1.5 minutes
+    .venv/bin/python -m benchmarks.bench_memory --quick     # about 40 s
 
 `campwatch run` sees 8 GPUs through the fake NVML library (tests/fakenvml, scenario h100_8gpu),
 scrapes one simulated vLLM server's /metrics and proxies chat requests to it (a few per second, so

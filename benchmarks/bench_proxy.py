@@ -1,8 +1,8 @@
 """Benchmark: campwatch's capture proxy against direct calls and a bare aiohttp pass-through proxy,
 all measured in the same run on loopback.
 
-    .venv/bin/python benchmarks/bench_proxy.py            # about 1.5 minutes
-    .venv/bin/python benchmarks/bench_proxy.py --quick    # about 30 s, noisier
+    .venv/bin/python -m benchmarks.bench_proxy            # about 1.5 minutes
+    .venv/bin/python -m benchmarks.bench_proxy --quick    # about 30 s, noisier
 
 Every server runs in its own process: the upstream (a bare aiohttp handler, or the simulated vLLM
 server paced at one chunk per 20 ms), campwatch's ProxyServer, and the bare pass-through (the floor:

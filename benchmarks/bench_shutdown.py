@@ -4,7 +4,7 @@ Baseline (same run): the same process with nothing in flight and a store that an
 stream open through the proxy to an upstream that never ends it, with the SQLite file locked by
 another connection, or with a private PostgreSQL instance frozen by SIGSTOP (never the shared one).
 
-    .venv/bin/python benchmarks/bench_shutdown.py [--grace 3 10]
+    .venv/bin/python -m benchmarks.bench_shutdown [--grace 3 10]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Store benchmark: bytes per GPU-day of 1 Hz samples on SQLite, and write throughput on SQLite and
 PostgreSQL through the real StoreWriter (one transaction per flush).
 
-    .venv/bin/python benchmarks/bench_store.py [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
-    .venv/bin/python benchmarks/bench_store.py --ingest-only     # the ingest ratios alone (about 1 min)
+    .venv/bin/python -m benchmarks.bench_store [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+    .venv/bin/python -m benchmarks.bench_store --ingest-only     # the ingest ratios alone (about 1 min)
 
 Ingest ratios (issue 14): the same GPU rows written through the store's own writer (its flushes:
 the batch's transaction, its bulk insert, its spool marker; offer(), which encodes each row once

@@ -2,7 +2,7 @@
 converted once, at offer) against the previous design measured in the same run (the samples
 themselves queued, and every flush converting the whole queue to dicts again).
 
-    .venv/bin/python benchmarks/bench_store_queue.py [--rows 50000]
+    .venv/bin/python -m benchmarks.bench_store_queue [--rows 50000]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ trace replayed through the proxy at --speed times its rate (5.5 requests/s at 1)
 sidecar's CPU time and RSS are read from /proc; at the end the rows written, rows dropped and
 collector health are read from its /metrics. The sidecar's RSS growth over the last half of the run is the leak check.
 
-    .venv/bin/python benchmarks/soak.py [--minutes 10] [--speed 1]
+    .venv/bin/python -m benchmarks.soak [--minutes 10] [--speed 1]
 """
 
 from __future__ import annotations

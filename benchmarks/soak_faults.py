@@ -21,7 +21,7 @@ At the end both sidecars run once more until the spool is replayed, then the soa
   lost is what a kill -9 took from memory (the rows queued since the last flush; after a SIGTERM it
   must be 0). Rows refused before acceptance (queue_full) are counted in campwatch_dropped_total too.
 
-    .venv/bin/python benchmarks/soak_faults.py [--minutes 30] [--seed 1]
+    .venv/bin/python -m benchmarks.soak_faults [--minutes 30] [--seed 1]
 """
 
 from __future__ import annotations
