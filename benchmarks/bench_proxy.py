@@ -118,14 +118,12 @@ async def _campwatch(args: argparse.Namespace) -> Any:
     if os.environ.get(STORE_ENV):  # --store: records go through a real StoreWriter flushing each second
         import tempfile
 
-        from agent.store.db import open_engine
-        from agent.store.migrate import upgrade
+        from agent.store.db import open_store
         from agent.store.writer import StoreWriter
         from agent.telemetry import Telemetry
 
         directory = tempfile.mkdtemp(prefix="bench-proxy-store-")
-        engine = open_engine(os.environ[STORE_ENV].replace("{dir}", directory))
-        upgrade(engine)
+        engine = open_store(os.environ[STORE_ENV].replace("{dir}", directory), upgrade=True)
         sink = StoreWriter(engine, Telemetry("bench"))
         sink.start()
         if os.environ.get("CAMPWATCH_BENCH_SWITCH_INTERVAL_S"):  # to try a shorter GIL switch interval

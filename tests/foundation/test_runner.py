@@ -14,8 +14,7 @@ from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.runner import Runner
 from agent.samples import Collected, GpuSample, Point, labels
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.schema import gpu_samples
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
@@ -65,8 +64,7 @@ class Crashing(Failing):
 
 
 async def test_failing_collectors_are_isolated_and_reported_while_others_store_and_expose(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     good, bad, buggy = Ticking(), Failing(), Crashing()
@@ -96,8 +94,7 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
 
 
 async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     snapshot.replace("engine:x", [Point("campwatch_engine_requests_running", 5.0)])
@@ -121,8 +118,7 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path: Path) 
 
 async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_last_flush_still_runs(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     good = Ticking()

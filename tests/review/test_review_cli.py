@@ -19,8 +19,7 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.sim.history import HistoryPlan, seed_history
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_engine, open_store
 
 END = datetime(2026, 9, 20, tzinfo=UTC)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,8 +34,7 @@ PROBE = ("<script>window.addEventListener('load', () => { document.body.setAttri
 @pytest.fixture(scope="module")
 def quarter_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("review-cli") / "quarter.db"
-    engine = open_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{path}", upgrade=True)
     seed_history(engine, HistoryPlan(days=8, gpus=2, end=END, request_record_days=8))
     engine.dispose()
     return path
@@ -164,8 +162,7 @@ def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(q
 
 @pytest.mark.postgres
 def test_review_on_postgresql_equals_cost_json(pg_url: str, tmp_path: Path) -> None:
-    engine = open_engine(pg_url)
-    upgrade(engine)
+    engine = open_store(pg_url, upgrade=True)
     written = seed_history(engine, HistoryPlan(days=3, gpus=1, end=END, request_record_days=3, drift_checks=False))
     engine.dispose()
     assert written["cost_hours"] == 3 * 24

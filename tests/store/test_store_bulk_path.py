@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, event, select
 
 from agent.samples import GpuSample
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.rows import encode
 from agent.store.schema import engine_samples, gpu_samples, request_records
 from agent.store.writer import StoreWriter
@@ -38,8 +37,7 @@ def _stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_the_writer_stores_every_table_as_sqlalchemys_insert_does_without_per_row_insert_statements(
         db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
     writer = StoreWriter(engine, Telemetry("h1"))

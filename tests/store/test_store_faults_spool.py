@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.rows import encode
 from agent.store.schema import gpu_samples
 from agent.store.spool import Encoded, Spool, load_line
@@ -52,8 +51,7 @@ def test_past_its_cap_the_spool_drops_its_oldest_segments_first_and_counts_their
 
 def test_a_torn_last_line_is_counted_and_the_rest_of_the_segment_is_replayed_in_order(
         db_url: str, tmp_path: Path) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path / "spool", telemetry)
     segment = spool.append(_encoded(30))
@@ -73,8 +71,7 @@ def test_a_batch_whose_commit_outcome_was_lost_is_not_stored_twice(db_url: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy.exc import OperationalError
 
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     real_commit = StoreWriter._commit
@@ -100,8 +97,7 @@ def test_a_stuck_writer_committing_during_the_replay_of_its_spooled_batch_does_n
 
     from agent.store.schema import spool_replays
 
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path / "spool", telemetry)
     rows = _encoded(10)

@@ -3,6 +3,7 @@ for every test by tests/conftest.py) and the plain functions behind them, for be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from agent.store.db import open_engine, open_store
+from agent.store.db import open_engine
 from agent.store.schema import metadata
 
 PG_ADMIN_URL = os.environ.get("CAMPWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -22,30 +23,20 @@ def sqlite_url_in(folder: Path, name: str = "campwatch.db") -> str:
     return f"sqlite:///{folder / name}"
 
 
-def pg_admin() -> Engine:
-    """An AUTOCOMMIT engine on the admin database; skips the test when PostgreSQL is unreachable
-    (fails it in CI, where the server is required)."""
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        engine.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-    return engine
-
-
 @contextmanager
-def pg_database() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL database, dropped afterwards."""
-    admin = pg_admin()
-    name = f"campwatch_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+def pg_database(admin_url: str = PG_ADMIN_URL, prefix: str = "campwatch_t") -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database, dropped afterwards. Raises the driver's error when
+    the server at `admin_url` cannot be reached (the pytest fixtures turn that into a skip)."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        admin.dispose()
+        raise
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -59,15 +50,17 @@ def tables_engine(url: str) -> Engine:
     return engine
 
 
-def migrated_engine(url: str) -> Engine:
-    """An engine on `url` brought to the newest migration, as `campwatch db upgrade` leaves it."""
-    return open_store(url, upgrade=True)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    with pg_database() as url:
+    """A fresh PostgreSQL database for one test, dropped afterwards; skips the test when the server
+    is unreachable (fails it in CI, where the server is required)."""
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(pg_database())
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI: {exc}")
+            pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
         yield url
 
 
