@@ -22,7 +22,7 @@ from agent.drift.worker import DriftWorker
 from agent.store.db import open_engine
 from agent.store.rows import insert_rows
 from agent.store.schema import metadata
-from tests.drift.conftest import (
+from tests.support.traffic import (
     HOST,
     MODEL,
     NOW,

@@ -33,18 +33,8 @@ from agent.samples import DriftResult
 from agent.store.db import open_engine
 from agent.store.rows import insert_rows
 from agent.store.schema import metadata
-from tests.drift.conftest import (
-    HOST,
-    NOW,
-    SETTINGS,
-    TOPIC_A,
-    TOPIC_B,
-    Traffic,
-    details,
-    make_records,
-    make_texts,
-    network_guard,
-)
+from tests.drift.conftest import details, network_guard
+from tests.support.traffic import HOST, NOW, SETTINGS, TOPIC_A, TOPIC_B, Traffic, make_records, make_texts
 
 SHIFTED_FEATURES = {"completion_tokens", "output_chars", "refusal", "json_valid"}
 RECORD_TESTED = {f.name for f in RECORD_FEATURES} - {"language"}  # language is never filled (no detector)

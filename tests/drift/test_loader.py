@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from agent.drift.loader import load_records, load_texts, models_in_window
 from agent.store.rows import insert_rows
-from tests.drift.conftest import HOST, MODEL, NOW, TOPIC_A, Traffic, make_records, make_texts
+from tests.support.traffic import HOST, MODEL, NOW, TOPIC_A, Traffic, make_records, make_texts
 
 START = NOW - timedelta(hours=10)
 

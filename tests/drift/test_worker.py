@@ -18,7 +18,7 @@ from agent.drift.errors import DriftError
 from agent.drift.features import DATASET_FEATURE
 from agent.drift.results import latest_results
 from agent.drift.worker import DriftWorker
-from tests.drift.conftest import HOST, NOW, SETTINGS, Traffic
+from tests.support.traffic import HOST, NOW, SETTINGS, Traffic
 
 
 async def test_worker_computes_in_a_child_writes_results_and_leaves_the_loop_free(
