@@ -134,7 +134,7 @@ def resolve_period(*, since: str | None = None, from_: str | None = None, to: st
                                        ("--from/--to", from_ or to)) if value]
     if len(chosen) > 1:
         raise _error(" ".join(chosen), "expected one way of giving the period, got " + " and ".join(chosen))
-    now = now.astimezone(UTC)
+    now = as_utc(now)
     if month:
         return month_period(month)
     if quarter:
