@@ -46,13 +46,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python -m benchmarks.run_all
 
 soak: $(STAMP)
-	$(BIN)/python benchmarks/soak.py
+	$(BIN)/python -m benchmarks.soak
 
 soak-faults: $(STAMP)
-	$(BIN)/python benchmarks/soak_faults.py --minutes $(or $(MINUTES),30)
+	$(BIN)/python -m benchmarks.soak_faults --minutes $(or $(MINUTES),30)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m agent.exporters.dashboards dashboards/

@@ -239,14 +239,14 @@ def db() -> None:
 @_exits
 def db_upgrade(config: str | None, db_url: str | None) -> None:
     """Apply Alembic migrations up to the newest revision."""
-    from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.db import open_store
+    from agent.store.migrate import current_revision
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
-    engine = open_engine(settings.store.url.get_secret_value())
-    revision = upgrade(engine)
+    engine = open_store(settings.store.url.get_secret_value(), upgrade=True)
+    revision = current_revision(engine)
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is at revision {revision}")
 
 
@@ -291,14 +291,12 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
     period = resolve_period(since=since, from_=from_, to=to, month=month, quarter=quarter, now=datetime.now(UTC))
     from agent.cost.render import render_report
     from agent.cost.report import build_report, report_to_json
-    from agent.store.db import open_engine
-    from agent.store.migrate import require_current
+    from agent.store.db import open_store
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
-    engine = open_engine(settings.store.url.get_secret_value())
-    require_current(engine)
+    engine = open_store(settings.store.url.get_secret_value())
     report = build_report(engine, settings.cost, host=host_name, start=period.start, end=period.end,
                           period_label=period.label)
     if as_json:
@@ -331,7 +329,7 @@ def review(quarter: str | None, host_name: str | None, db_url: str | None, confi
 
     require_extra("review", "campwatch review")
 
-    from agent.periods import parse_instant, quarter_period
+    from agent.periods import parse_instant, quarter_of, quarter_period
     from agent.review.render import (
         NOTEBOOKS_DIR,
         QUARTERLY,
@@ -344,7 +342,7 @@ def review(quarter: str | None, host_name: str | None, db_url: str | None, confi
 
     now = parse_instant(now_text, "--now") if now_text else None
     moment = now or datetime.now(UTC)
-    period = quarter_period(quarter or f"{moment.year}Q{(moment.month - 1) // 3 + 1}")
+    period = quarter_period(quarter) if quarter else quarter_of(moment)
     overrides: dict[str, Any] = plan_overrides(plan)
     _put(overrides, "store.url", db_url)
     # every bad setting is reported here, before a kernel starts; plan entries name the plan file
@@ -378,17 +376,13 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
     from agent.drift.render import render_drift
     from agent.drift.results import drift_to_json, latest_results
     from agent.review.frames import stored_hosts
-    from agent.store.db import open_engine
-    from agent.store.migrate import require_current, upgrade
+    from agent.store.db import open_store
 
     overrides: dict[str, Any] = {}
     _put(overrides, "store.url", db_url)
     settings = _settings(config, overrides)
-    engine = open_engine(settings.store.url.get_secret_value())
-    if last:  # a report: reads only, never migrates
-        require_current(engine)
-    else:
-        upgrade(engine)
+    # --last is a report: reads only, never migrates; a check writes its results
+    engine = open_store(settings.store.url.get_secret_value(), upgrade=not last)
     found = stored_hosts(engine)
     source = "drift_results" if last else "request_records"
     hosts = [host_name] if host_name else found[source]
@@ -438,10 +432,9 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
 
     from rich.progress import Progress
 
-    from agent.periods import parse_instant
+    from agent.periods import parse_instant, quarter_of
     from agent.sim.history import HistoryPlan, history_settings_toml, seed_history
-    from agent.store.db import open_engine
-    from agent.store.migrate import upgrade
+    from agent.store.db import open_store
     from agent.store.schema import gpu_samples
 
     if end_text:
@@ -449,10 +442,7 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
     else:
         today = datetime.now(UTC)
         end = datetime(today.year, today.month, today.day, tzinfo=UTC)
-    if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
-        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)  # creates a SQLite file's folder
     from sqlalchemy import select
 
     with engine.connect() as conn:
@@ -474,7 +464,7 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
     console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in written.items()), highlight=False)
     last = end - timedelta(seconds=1)
     console.print(f"settings (prices, plan): {target}\nnext: campwatch review --db '{safe_url}' --config {target} "
-                  f"--quarter {last.year}Q{(last.month - 1) // 3 + 1} --out report.html", highlight=False)
+                  f"--quarter {quarter_of(last).label} --out report.html", highlight=False)
 
 
 @main.command()

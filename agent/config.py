@@ -14,7 +14,7 @@ import re
 import socket
 import tomllib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -33,7 +33,9 @@ from sqlalchemy.engine import make_url
 
 from agent.errors import ConfigError, Problem
 from agent.passwords import parse_hash
+from agent.periods import parse_quarter, quarter_label
 from agent.urls import display_url, scrub_text, url_secrets
+from agent.utc import as_utc
 
 ENV_PREFIX = "CAMPWATCH_"
 DEFAULT_DB_PATH = Path.home() / ".local" / "share" / "campwatch" / "campwatch.db"
@@ -257,7 +259,7 @@ class DriftSettings(_Section):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> DriftSettings:
@@ -399,17 +401,17 @@ class BaselineSettings(_Section):
 
 class PlanQuarter(_Section):
     quarter: str
-    """e.g. 2026-Q4"""
+    """e.g. 2026-Q4 (2026Q4 is read as the same and stored as 2026-Q4, the reports' spelling)"""
     tokens_per_month: int = Field(ge=0)
     cost_per_month_usd: Decimal = Field(ge=0)
 
     @field_validator("quarter")
     @classmethod
     def _quarter_form(cls, value: str) -> str:
-        year, sep, q = value.partition("-Q")
-        if not (sep and year.isdigit() and q in {"1", "2", "3", "4"}):
-            raise ValueError(f"expected a quarter like 2026-Q4, got {value!r}")
-        return value
+        try:
+            return quarter_label(*parse_quarter(value))
+        except ValueError:
+            raise ValueError(f"expected a quarter like 2026-Q4, got {value!r}") from None
 
 
 class CostSettings(_Section):

@@ -1,20 +1,25 @@
-"""Report periods, parsed once for the CLI and the review layer (pure): `--since 30d`,
-`--from/--to` (dates or ISO timestamps, UTC when no offset is given), `--month 2026-10`,
-`--quarter 2026Q3` (or 2026-Q3). Every bad input is one ConfigError naming the option."""
+"""Durations, quarters and report periods, parsed in this one place (pure, ground floor): `--since
+30d`, `--from/--to` (dates or ISO timestamps, UTC when no offset is given), `--month 2026-10`,
+`--quarter 2026Q3` (or 2026-Q3), the engine's SLI windows and the cost plan's quarters. The
+command-line forms raise one ConfigError naming the option; `duration_seconds` and `parse_quarter`
+raise ValueError for callers that collect problems (settings, window lists)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from agent.errors import ConfigError, Problem
+from agent.utc import as_utc
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DAYS = 36_600
 """A window longer than a century is a typo, not a report."""
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
+_WHOLE = re.compile(r"^[1-9][0-9]*$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -35,17 +40,33 @@ def _error(option: str, message: str) -> ConfigError:
     return ConfigError("command line", [Problem(option, message)])
 
 
+def duration_seconds(text: str, *, units: str = "smhdw", whole: bool = False) -> float:
+    """Seconds in a number and a unit ('90s', '15m', '12h', '30d', '2w', '1.5h'): a positive finite
+    number, and with `whole` a whole one written without leading zeros (a label kept as written).
+    ValueError naming the input and what was expected otherwise."""
+    raw = text.strip()
+    number, unit = raw[:-1], raw[-1:]
+    value = math.nan
+    if unit and unit in units and (not whole or _WHOLE.match(number)):
+        with contextlib.suppress(ValueError):
+            value = float(number)
+    if not (math.isfinite(value) and value > 0):
+        kind = "a whole number" if whole else "a number"
+        raise ValueError(f"expected a duration: {kind} and one of the units {', '.join(units)} "
+                         f"(like 90s, 15m or 12h), got {text!r}")
+    return value * UNITS[unit]
+
+
 def parse_duration(text: str, option: str = "--since") -> timedelta:
     """'90s', '15m', '12h', '30d', '2w' -> timedelta."""
     expected = f"expected a duration like 90s, 15m, 12h, 30d or 2w (at most {MAX_DAYS:,} days), got {text!r}"
-    number, unit = text.strip()[:-1], text.strip()[-1:]
     try:
-        value = float(number)
+        seconds = duration_seconds(text)
     except ValueError:
         raise _error(option, expected) from None
-    if unit not in UNITS or not math.isfinite(value) or value <= 0 or value * UNITS[unit] > MAX_DAYS * 86400:
+    if seconds > MAX_DAYS * 86400:
         raise _error(option, expected)
-    return timedelta(seconds=value * UNITS[unit])
+    return timedelta(seconds=seconds)
 
 
 def parse_instant(text: str, option: str) -> datetime:
@@ -59,7 +80,7 @@ def parse_instant(text: str, option: str) -> datetime:
     except ValueError:
         raise _error(option, f"expected a date like 2026-10-01 or a timestamp like 2026-10-01T12:00:00Z, "
                              f"got {text!r}") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return as_utc(ts)
 
 
 def month_period(text: str, option: str = "--month") -> Period:
@@ -72,14 +93,37 @@ def month_period(text: str, option: str = "--month") -> Period:
     return Period(start, end, f"{year}-{month:02d}")
 
 
-def quarter_period(text: str, option: str = "--quarter") -> Period:
+def parse_quarter(text: str) -> tuple[int, int]:
+    """(year, quarter) of '2026Q3', '2026-Q3' or '2026q3'; ValueError naming the input otherwise."""
     found = _QUARTER.match(text.strip())
     if not found:
-        raise _error(option, f"expected a quarter like 2026Q3 or 2026-Q3, got {text!r}")
-    year, q = int(found.group(1)), int(found.group(2))
+        raise ValueError(f"expected a quarter like 2026Q3 or 2026-Q3, got {text!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def quarter_label(year: int, q: int) -> str:
+    """The one spelling of a quarter in reports, plans and notebooks: 2026-Q3."""
+    return f"{year}-Q{q}"
+
+
+def quarter_period(text: str, option: str = "--quarter") -> Period:
+    try:
+        year, q = parse_quarter(text)
+    except ValueError as exc:
+        raise _error(option, str(exc)) from None
+    return _quarter(year, q)
+
+
+def quarter_of(moment: datetime) -> Period:
+    """The calendar quarter (in UTC) that `moment` falls in; a naive moment is taken as UTC."""
+    moment = as_utc(moment)
+    return _quarter(moment.year, (moment.month - 1) // 3 + 1)
+
+
+def _quarter(year: int, q: int) -> Period:
     start = datetime(year, 3 * (q - 1) + 1, 1, tzinfo=UTC)
     end = datetime(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1, tzinfo=UTC)
-    return Period(start, end, f"{year}-Q{q}")
+    return Period(start, end, quarter_label(year, q))
 
 
 def resolve_period(*, since: str | None = None, from_: str | None = None, to: str | None = None,
@@ -90,7 +134,7 @@ def resolve_period(*, since: str | None = None, from_: str | None = None, to: st
                                        ("--from/--to", from_ or to)) if value]
     if len(chosen) > 1:
         raise _error(" ".join(chosen), "expected one way of giving the period, got " + " and ".join(chosen))
-    now = now.astimezone(UTC)
+    now = as_utc(now)
     if month:
         return month_period(month)
     if quarter:

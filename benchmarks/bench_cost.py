@@ -1,7 +1,7 @@
 """Cost engine benchmark: ledger recomputation and the report against the time to merely read the
 same raw rows, and grouped API pricing against genai-prices called once per request.
 
-    .venv/bin/python benchmarks/bench_cost.py [--hours 3] [--gpus 8]
+    .venv/bin/python -m benchmarks.bench_cost [--hours 3] [--gpus 8]
 
 Data: one host, N GPUs sampled at 1 Hz, one engine scraped every 5 s, and the Azure conversation
 trace (agent/sim/data, CC-BY 4.0, Patel et al., Splitwise, ISCA 2024) replayed as proxy records
@@ -10,9 +10,6 @@ once per hour."""
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import io
 import json
 import tempfile
 import time
@@ -27,24 +24,13 @@ from agent.config import BaselineSettings, CostSettings, PricingSettings
 from agent.cost.baselines import TokenUsage, price_usages, resolve_baselines
 from agent.cost.ledger import recompute_ledger
 from agent.cost.report import build_report
+from agent.sim.trace import load_trace
 from agent.store.db import open_engine
 from agent.store.schema import engine_samples, gpu_samples, metadata, request_records
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
-TRACE = Path(__file__).parents[1] / "agent" / "sim" / "data" / "azure_conv_2023.csv.gz"
-
-
 def trace() -> list[tuple[float, int, int]]:
-    rows = []
-    with gzip.open(TRACE, "rt", encoding="utf-8") as f:
-        reader = csv.DictReader(io.StringIO(f.read()))
-        first: datetime | None = None
-        for r in reader:
-            head, _, frac = r["TIMESTAMP"].partition(".")
-            ts = datetime.fromisoformat(f"{head}.{frac[:6]}")
-            first = first or ts
-            rows.append(((ts - first).total_seconds(), int(r["ContextTokens"]), int(r["GeneratedTokens"])))
-    return rows
+    return [(r.offset_s, r.context_tokens, r.generated_tokens) for r in load_trace()]
 
 
 def populate(url: str, hours: int, gpus: int) -> int:

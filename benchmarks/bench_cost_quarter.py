@@ -1,7 +1,7 @@
 """`campwatch cost --quarter` on a fleet history: the agent's first measuring pass, then the report
 (read only, priced from the stored measures) against the time to merely read the raw rows.
 
-    .venv/bin/python benchmarks/bench_cost_quarter.py [--days 90] [--gpus 8] [--no-postgres]
+    .venv/bin/python -m benchmarks.bench_cost_quarter [--days 90] [--gpus 8] [--no-postgres]
 
 Data: agent.sim.history (GPU and engine samples once a minute, Azure-trace request sizes, request
 records for the last 14 days, 12 an hour), `--gpus` GPUs on one host. Targets (issue 15): the
@@ -10,28 +10,26 @@ report <= 2 s after the first run, the first run <= 30 s."""
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from agent.config import CostSettings, PricingSettings
 from agent.cost.ledger import refresh_ledger
 from agent.cost.report import build_report
 from agent.periods import quarter_period
 from agent.sim.history import HistoryPlan, seed_history
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.schema import engine_samples, gpu_samples, request_records
+from tests.support.db import PG_ADMIN_URL, pg_database
 
 END = datetime(2026, 10, 1, tzinfo=UTC)
-PG_ADMIN = os.environ.get("CAMPWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -41,8 +39,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def run(url: str, label: str, days: int, gpus: int) -> None:
-    engine = open_engine(url)
-    upgrade(engine)
+    engine = open_store(url, upgrade=True)
     seeded = timed(lambda: seed_history(engine, HistoryPlan(host="fleet-h1", days=days, end=END, gpus=gpus,
                                                             agent_jobs=False)))
     settings = CostSettings(pricing=PricingSettings(gpu_hourly_usd=Decimal("2.5")),
@@ -85,20 +82,13 @@ def main() -> None:
         run(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", args.days, args.gpus)
     if args.no_postgres:
         return
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"campwatch_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the PostgreSQL half is optional
-        print(f"[postgresql] skipped: {exc.__class__.__name__}")
-        return
-    try:
-        run(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", "postgresql", args.days, args.gpus)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            pg_url = stack.enter_context(pg_database(PG_ADMIN_URL, prefix="campwatch_bench"))
+        except Exception as exc:  # the PostgreSQL half is optional
+            print(f"[postgresql] skipped: {exc.__class__.__name__}")
+            return
+        run(pg_url, "postgresql", args.days, args.gpus)
 
 
 if __name__ == "__main__":

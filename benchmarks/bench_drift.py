@@ -2,20 +2,17 @@
 texts, and the worker child's wall time and peak RSS. Figures are printed as ratios against baselines
 measured in the same run: the SQL load of the same windows, and a bare spawned child.
 
-    .venv/bin/python benchmarks/bench_drift.py
+    .venv/bin/python -m benchmarks.bench_drift
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import resource
-import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.config import DriftSettings
 from agent.drift.check import DEFAULT_REFUSAL_PHRASES
@@ -23,15 +20,15 @@ from agent.drift.features import RECORD_FEATURES
 from agent.drift.loader import load_records, load_texts
 from agent.drift.worker import DriftWorker
 from agent.store.db import open_engine
+from agent.store.rows import insert_rows
 from agent.store.schema import metadata
-from tests.drift.conftest import (
+from tests.support.traffic import (
     HOST,
     MODEL,
     NOW,
     TOPIC_A,
     TOPIC_B,
     Traffic,
-    insert,
     make_records,
     make_texts,
 )
@@ -73,9 +70,9 @@ def main() -> None:
     metadata.create_all(engine)
     cur_start = NOW - timedelta(hours=SETTINGS.current_hours)
     ref_start = cur_start - timedelta(days=SETTINGS.reference_days)
-    insert(engine, make_records(N_RECORDS, ref_start, cur_start, Traffic(), seed=1)
+    insert_rows(engine, make_records(N_RECORDS, ref_start, cur_start, Traffic(), seed=1)
            + make_records(N_RECORDS, cur_start, NOW, Traffic().shifted(), seed=2))
-    insert(engine, make_texts(N_TEXTS, ref_start, cur_start, TOPIC_A + TOPIC_B, seed=3)
+    insert_rows(engine, make_texts(N_TEXTS, ref_start, cur_start, TOPIC_A + TOPIC_B, seed=3)
            + make_texts(N_TEXTS, cur_start, NOW, TOPIC_B, seed=4))
 
     started = time.perf_counter()

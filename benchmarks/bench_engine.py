@@ -1,6 +1,6 @@
 """Engine collector CPU per scrape, against prometheus_client's bare parse of the same pages.
 
-Builds current vLLM (V1) pages as vLLM 0.33's loggers.py registers them (tests/engine/pages.py): ~550 series
+Builds current vLLM (V1) pages with the vLLM page simulator (agent/sim/vllm_metrics.py): ~550 series
 (two models x one engine core) and ~1100 series (two models x two engine cores). For each page size
 it pre-renders a run of successive pages (counters and histograms growing), warms the SLI history to
 a full 5 m window, then times, interleaved in rounds on the same pages:
@@ -15,14 +15,13 @@ alternating page by page, and prints per-scrape times and digest/bare. Target: d
 The "0.32" cases add vLLM 0.32's newer families (MFU estimates, admission rejections, cache tiers,
 preemptions per request), the API server's HTTP families and the client library's process/GC
 families with every `_created` companion, as a real 0.32 page serves them.
-Run: .venv/bin/python benchmarks/bench_engine.py [--rounds 7] [--pages 30]
+Run: .venv/bin/python -m benchmarks.bench_engine [--rounds 7] [--pages 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,27 +29,29 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from agent.collectors.engine.collector import EngineCollector
+from agent.collectors.engine.parse import parse_page
+from agent.collectors.engine.windows import parse_windows
+from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
+from tests.support.pages import GrowingPage, fixture_text
 
-from agent.collectors.engine.collector import EngineCollector  # noqa: E402
-from agent.collectors.engine.parse import parse_page  # noqa: E402
-from agent.collectors.engine.windows import parse_windows  # noqa: E402
-from tests.engine.pages import GrowingPage, Req, V1Server, fixture_text  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 INTERVAL = 5.0
 WARM_SCRAPES = 62  # a full 5 m window at 5 s
 
 
 def _pages(models: tuple[str, ...], engines: tuple[str, ...], count: int, v032: bool = False) -> list[str]:
-    server = V1Server(models=models, engines=engines, v032=v032)
+    server = VllmMetrics(models, engines, v032=v032)
     pages = []
     for step in range(count):
         for model in models:
             for engine in engines:
-                server.finish(model, engine, Req(ttft_s=0.1 + 0.05 * (step % 7), e2e_s=1.0 + step % 5,
-                                                 generation_tokens=20, reason="stop" if step % 9 else "length"))
-                server.set_load(model, engine, running=step % 13, waiting=step % 3, kv=(step % 10) / 10)
+                server.record(FinishedRequest(model, ttft_seconds=0.1 + 0.05 * (step % 7), e2e_seconds=1.0 + step % 5,
+                                              generation_tokens=20, finish_reason="stop" if step % 9 else "length",
+                                              itl_seconds=0.03), engine=engine)
+                server.set_load(model, running=step % 13, waiting=step % 3, kv_cache_usage=(step % 10) / 10,
+                                engine=engine)
         pages.append(server.render())
     return pages
 

@@ -1,6 +1,6 @@
 """CPU cost of GPM sampling in the GPU cycle: 8 H100s on the fake libnvidia-ml.so.1 (h100_8gpu).
 
-Run: .venv/bin/python benchmarks/bench_gpm.py [--cycles N] [--repeats R]
+Run: .venv/bin/python -m benchmarks.bench_gpm [--cycles N] [--repeats R]
 
 Three collectors over the same fake, measured in interleaved rounds (the machine is shared, so each
 round sees the same load): the bundled fields without the readings this change added (the baseline,
@@ -14,21 +14,15 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fakenvml"))
-
-from fakenvml_harness import FakeNvml  # noqa: E402
-
-from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector  # noqa: E402
-from agent.collectors.gpu.fields import BUNDLED_FIELDS  # noqa: E402
-from agent.collectors.gpu.sources import DEVICE_READINGS  # noqa: E402
-from agent.config import GpuSettings  # noqa: E402
+from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
+from agent.collectors.gpu.fields import BUNDLED_FIELDS
+from agent.collectors.gpu.sources import DEVICE_READINGS
+from agent.config import GpuSettings
+from tests.support.fakenvml import FakeNvml
 
 TARGET_MS_PER_GPU = 0.25
 NEW_READINGS = ("gpm", "violation", "nvlink")

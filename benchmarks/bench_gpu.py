@@ -1,6 +1,6 @@
 """CPU cost of one GPU collection cycle, for 1 and 8 GPUs, against the fake libnvidia-ml.so.1.
 
-Run: .venv/bin/python benchmarks/bench_gpu.py [--cycles N] [--repeats R]
+Run: .venv/bin/python -m benchmarks.bench_gpu [--cycles N] [--repeats R]
 
 Prints CPU time (time.process_time) per cycle and per GPU per cycle, the ratio to the 0.25 ms per GPU
 target, and, as the baseline measured in the same run, the bare cost of one pynvml call
@@ -13,33 +13,18 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fakenvml"))
-
-from fakenvml_harness import SCENARIOS, FakeNvml  # noqa: E402
-
-from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector  # noqa: E402
-from agent.config import GpuSettings  # noqa: E402
-from agent.sim.gpu import SimulatedGpu  # noqa: E402
+from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
+from agent.config import GpuSettings
+from agent.sim.gpu import SimulatedGpu
+from tests.support.clock import FakeClock
+from tests.support.fakenvml import SCENARIOS, FakeNvml
 
 TARGET_MS_PER_GPU = 0.25
-
-
-class StepClock:
-    """One scenario step is one second, so energy differences stay plausible."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _one_gpu_scenario(directory: Path) -> Path:
@@ -64,13 +49,13 @@ def _measure(run: Callable[[], object], cycles: int, repeats: int) -> list[float
 
 def bench_nvml(fake: FakeNvml, scenario: Path | str, cycles: int, repeats: int) -> tuple[list[float], float, int]:
     fake.load(scenario)
-    clock = StepClock()
+    clock = FakeClock(start=0.0)  # one scenario step is one second, so energy differences stay plausible
     collector = build_gpu_collector(GpuSettings(proc_root="/nonexistent"), "bench", clock=clock, environ={})
     gpus = len(collector.devices)
 
     def cycle() -> None:
         fake.step(1)
-        clock.t += 1.0
+        clock.advance(1.0)
         collector.collect_sync()
 
     for _ in range(5):  # the first cycles find the unsupported fields
@@ -83,13 +68,13 @@ def bench_nvml(fake: FakeNvml, scenario: Path | str, cycles: int, repeats: int) 
 
 
 def bench_sim(gpus: int, cycles: int, repeats: int) -> list[float]:
-    clock = StepClock()
+    clock = FakeClock(start=0.0)  # one scenario step is one second, so energy differences stay plausible
     sim = SimulatedGpu(count=gpus, load=lambda: 0.7, clock=clock)
     collector: GpuCollector = build_gpu_collector(GpuSettings(proc_root="/nonexistent"), "bench", driver=sim,
                                                   clock=clock)
 
     def cycle() -> None:
-        clock.t += 1.0
+        clock.advance(1.0)
         collector.collect_sync()
 
     for _ in range(5):

@@ -2,7 +2,7 @@
 findings 6 and 7).
 
 A model server in a child process (so its own memory does not count) serves a current vLLM page
-(tests/engine/pages.py, 2 models x 2 engine cores) and, on request, hostile ones. The real
+(agent/sim/vllm_metrics.py, 2 models x 2 engine cores) and, on request, hostile ones. The real
 EngineCollector scrapes it over HTTP with a hand-driven clock 5 s per scrape (1m and 5m windows):
 
   baseline   70 good scrapes (a full 5 m SLI window), then RSS
@@ -18,7 +18,7 @@ SSE: CPU to split an event without end of 8 and 64 MiB fed in 64 KiB chunks (lim
 it, so the whole event is scanned): the ratio is ~8 when splitting is linear (it was quadratic:
 ~64). Then a 60 MiB endless event under the default 1 MiB limit, passed through.
 
-Run: .venv/bin/python benchmarks/bench_hostile_pages.py
+Run: .venv/bin/python -m benchmarks.bench_hostile_pages
 """
 
 from __future__ import annotations
@@ -33,28 +33,28 @@ from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from agent.capture.sse import SseSplitter
+from agent.collectors.engine.collector import EngineCollector
+from agent.collectors.engine.windows import parse_windows
+from agent.errors import EngineScrapeError
+from tests.support.clock import FakeClock
+from tests.support.net import free_port
 
-from agent.capture.sse import SseSplitter  # noqa: E402
-from agent.collectors.engine.collector import EngineCollector  # noqa: E402
-from agent.collectors.engine.windows import parse_windows  # noqa: E402
-from agent.errors import EngineScrapeError  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SERVER = r'''
 import asyncio, random, sys
-sys.path.insert(0, sys.argv[1])
 from aiohttp import web
-from tests.engine.pages import Req, V1Server
+from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
 
-server = V1Server(models=("m-a", "m-b"), engines=("0", "1"))
+server = VllmMetrics(("m-a", "m-b"), ("0", "1"))
 state = {"mode": "good", "n": 0}
 
 def good():
     for model in server.models:
         for engine in server.engines:
-            server.finish(model, engine, Req())
-            server.set_load(model, engine, running=3, waiting=1, kv=0.5)
+            server.record(FinishedRequest(model), engine=engine)
+            server.set_load(model, running=3, waiting=1, kv_cache_usage=0.5, engine=engine)
     return server.render()
 
 def hostile(mode):
@@ -102,7 +102,7 @@ async def set_mode(request):
 app = web.Application()
 app.router.add_get("/metrics", metrics)
 app.router.add_get("/mode/{mode}", set_mode)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log=None)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 '''
 
 HOSTILE = ("endless", "one_line", "unknown", "samples", "models", "new_models", "nan")
@@ -124,17 +124,9 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):7.1f} MiB"
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def _pages(port: int) -> int:
     url = f"http://127.0.0.1:{port}"
-    clock = _Clock()
+    clock = FakeClock()
     collector = EngineCollector(url + "/metrics", host="bench", interval_s=5.0, timeout_s=4.0,
                                 windows=parse_windows(("1m", "5m"), 5.0), clock=clock)
     control = aiohttp.ClientSession()
@@ -147,7 +139,7 @@ async def _pages(port: int) -> int:
                 ok += 1
             except EngineScrapeError:
                 failed += 1
-            clock.now += 5.0
+            clock.advance(5.0)
         return ok, failed
 
     async def mode(name: str) -> None:
@@ -211,12 +203,8 @@ def _sse() -> None:
 
 
 def main() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    child = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(port)])
+    port = free_port()
+    child = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=ROOT)
     try:
         code = asyncio.run(_pages(port))
     finally:

@@ -1,6 +1,6 @@
 """What the hybrid optimum and the measured capacity add to `campwatch cost` over a 90-day, 8-GPU history.
 
-    .venv/bin/python benchmarks/bench_hybrid.py [--days 90] [--gpus 8] [--scrape-s 60] [--raw-days 7]
+    .venv/bin/python -m benchmarks.bench_hybrid [--days 90] [--gpus 8] [--scrape-s 60] [--raw-days 7]
 
 Data: one host, one engine series scraped every `scrape-s` seconds (as in bench_cost_quarter.py)
 with TTFT and inter-token histograms, waiting requests and the generation counter, stored in a

@@ -1,8 +1,8 @@
 """Benchmark: resident memory and import time of `campwatch run` against a bare Python + aiohttp +
 prometheus_client process, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_memory.py             # about 1.5 minutes
-    .venv/bin/python benchmarks/bench_memory.py --quick     # about 40 s
+    .venv/bin/python -m benchmarks.bench_memory             # about 1.5 minutes
+    .venv/bin/python -m benchmarks.bench_memory --quick     # about 40 s
 
 `campwatch run` sees 8 GPUs through the fake NVML library (tests/fakenvml, scenario h100_8gpu),
 scrapes one simulated vLLM server's /metrics and proxies chat requests to it (a few per second, so
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,9 +30,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "fakenvml"))
 
 TARGET_MIB = 60.0
 PY = sys.executable
@@ -54,12 +53,6 @@ import agent.cli, agent.wiring, agent.runner, agent.capture.proxy, agent.collect
 import agent.collectors.engine.collector, agent.cost.report, agent.drift.points, agent.drift.worker
 """
 IMPORT_BARE = "import asyncio, aiohttp.web, prometheus_client"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _rss_mib(pid: int) -> float:
@@ -130,7 +123,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: float, *, migrated: bool) -> float:
     """`migrated`: the database is already at head (every start but the first), else a fresh file."""
-    proxy_port, metrics_port = _free_port(), _free_port()
+    proxy_port, metrics_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         if migrated:
             subprocess.run([CAMPWATCH, "db", "upgrade", "--db", f"sqlite:///{tmp}/cw.db"], check=True,
@@ -155,7 +148,7 @@ def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: 
 
 
 def bare_rss(seconds: float) -> float:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([PY, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(f"http://127.0.0.1:{port}/metrics")
@@ -183,13 +176,14 @@ def main() -> None:
     if args.role == "upstream":
         _upstream(args.port)
         return
-    from fakenvml_harness import SCENARIOS, build_fake_library
+    from tests.support.fakenvml import SCENARIOS, build_fake_library
 
     library_dir = build_fake_library().parent
     scenario = SCENARIOS / "h100_8gpu.scn"
     seconds = 6.0 if args.quick else 15.0
-    engine_port = _free_port()
-    upstream = subprocess.Popen([PY, __file__, "--role", "upstream", "--port", str(engine_port)])
+    engine_port = free_port()
+    upstream = subprocess.Popen([PY, "-m", "benchmarks.bench_memory", "--role", "upstream", "--port", str(engine_port)],
+                                cwd=ROOT)
     try:
         _wait_http(f"http://127.0.0.1:{engine_port}/metrics")
         rows: list[tuple[float, float, float, float, float]] = []

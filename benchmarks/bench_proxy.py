@@ -1,8 +1,8 @@
 """Benchmark: campwatch's capture proxy against direct calls and a bare aiohttp pass-through proxy,
 all measured in the same run on loopback.
 
-    .venv/bin/python benchmarks/bench_proxy.py            # about 1.5 minutes
-    .venv/bin/python benchmarks/bench_proxy.py --quick    # about 30 s, noisier
+    .venv/bin/python -m benchmarks.bench_proxy            # about 1.5 minutes
+    .venv/bin/python -m benchmarks.bench_proxy --quick    # about 30 s, noisier
 
 Every server runs in its own process: the upstream (a bare aiohttp handler, or the simulated vLLM
 server paced at one chunk per 20 ms), campwatch's ProxyServer, and the bare pass-through (the floor:
@@ -35,8 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bench/model"
 CHAT_BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hello " * 20}],
                         "max_tokens": 16}).encode()
@@ -119,14 +118,12 @@ async def _campwatch(args: argparse.Namespace) -> Any:
     if os.environ.get(STORE_ENV):  # --store: records go through a real StoreWriter flushing each second
         import tempfile
 
-        from agent.store.db import open_engine
-        from agent.store.migrate import upgrade
+        from agent.store.db import open_store
         from agent.store.writer import StoreWriter
         from agent.telemetry import Telemetry
 
         directory = tempfile.mkdtemp(prefix="bench-proxy-store-")
-        engine = open_engine(os.environ[STORE_ENV].replace("{dir}", directory))
-        upgrade(engine)
+        engine = open_store(os.environ[STORE_ENV].replace("{dir}", directory), upgrade=True)
         sink = StoreWriter(engine, Telemetry("bench"))
         sink.start()
         if os.environ.get("CAMPWATCH_BENCH_SWITCH_INTERVAL_S"):  # to try a shorter GIL switch interval
@@ -218,9 +215,9 @@ class Server:
 
 
 def _spawn(role: str, cpu: int | None, upstream: str = "", *, uvloop: bool = False) -> Server:
-    proc = subprocess.Popen([sys.executable, __file__, "--role", role, "--upstream", upstream,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_proxy", "--role", role, "--upstream", upstream,
                              *(["--uvloop"] if uvloop else [])],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if cpu is not None:
         os.sched_setaffinity(proc.pid, {cpu})
     assert proc.stdout is not None

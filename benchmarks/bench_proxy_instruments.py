@@ -1,7 +1,7 @@
 """Benchmark: the proxy's per-request accounting (agent.capture.instruments) against what it replaced,
 prometheus_client Counter/Histogram children on a registry, measured in the same run.
 
-    .venv/bin/python benchmarks/bench_proxy_instruments.py          # about 10 s
+    .venv/bin/python -m benchmarks.bench_proxy_instruments          # about 10 s
 
 Per request the proxy counts one request, observes latency (and TTFT for streams) and adds tokens.
 Printed: microseconds per request for each, their ratio, and the cost of publishing the figures for

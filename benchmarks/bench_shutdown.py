@@ -4,7 +4,7 @@ Baseline (same run): the same process with nothing in flight and a store that an
 stream open through the proxy to an upstream that never ends it, with the SQLite file locked by
 another connection, or with a private PostgreSQL instance frozen by SIGSTOP (never the shared one).
 
-    .venv/bin/python benchmarks/bench_shutdown.py [--grace 3 10]
+    .venv/bin/python -m benchmarks.bench_shutdown [--grace 3 10]
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import aiohttp
+
+from tests.integration.faults import Campwatch, EndlessStream
+from tests.support.net import free_port
+from tests.support.private_pg import PrivatePostgres
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import aiohttp  # noqa: E402
-
-from tests.integration.faults import Campwatch, EndlessStream  # noqa: E402
-from tests.integration.sidecar import free_port  # noqa: E402
-from tests.support.private_pg import PrivatePostgres  # noqa: E402
 
 CHAT = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hello"}]}
 

@@ -1,8 +1,8 @@
 """Store benchmark: bytes per GPU-day of 1 Hz samples on SQLite, and write throughput on SQLite and
 PostgreSQL through the real StoreWriter (one transaction per flush).
 
-    .venv/bin/python benchmarks/bench_store.py [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
-    .venv/bin/python benchmarks/bench_store.py --ingest-only     # the ingest ratios alone (about 1 min)
+    .venv/bin/python -m benchmarks.bench_store [--pg postgresql+psycopg://postgres@127.0.0.1/postgres]
+    .venv/bin/python -m benchmarks.bench_store --ingest-only     # the ingest ratios alone (about 1 min)
 
 Ingest ratios (issue 14): the same GPU rows written through the store's own writer (its flushes:
 the batch's transaction, its bulk insert, its spool marker; offer(), which encodes each row once
@@ -19,12 +19,12 @@ Targets: PostgreSQL >= 0.9x COPY, SQLite >= 0.9x executemany.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,13 +32,13 @@ from sqlalchemy import Engine, create_engine, func, select, text
 
 from agent.concepts.gpu import GPU_STORED_FIELDS
 from agent.samples import GpuSample
-from agent.store.db import open_engine
+from agent.store.db import open_engine, open_store
 from agent.store.maintenance import maintain
-from agent.store.migrate import upgrade
 from agent.store.rows import encode
 from agent.store.schema import gpu_rollups_1m, gpu_samples
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
+from tests.support.db import pg_database
 
 DAY = 86_400
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -61,8 +61,7 @@ def day_of_samples(gpu: int = 0) -> list[GpuSample]:
 
 
 def write_all(url: str, rows: list[GpuSample], batch: int) -> float:
-    engine = open_engine(url)
-    upgrade(engine)
+    engine = open_store(url, upgrade=True)
     writer = StoreWriter(engine, Telemetry("bench-host"), queue_max_rows=batch * 2)
     started = time.perf_counter()
     for i in range(0, len(rows), batch):
@@ -148,8 +147,7 @@ def ingest(pg_admin: str) -> None:
     tuples = [encode(r)[1] for r in rows]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "ingest.db"
-        engine = open_engine(f"sqlite:///{path}")
-        upgrade(engine)
+        engine = open_store(f"sqlite:///{path}", upgrade=True)
         dialect = engine.dialect
         processors = [gpu_samples.c[name].type._cached_bind_processor(dialect) for name in columns]
         converted = [tuple(v if p is None or v is None else p(v) for v, p in zip(t, processors, strict=True))
@@ -163,27 +161,19 @@ def ingest(pg_admin: str) -> None:
                               "sqlite3 executemany of the same tuples (sqlite3 adapts the datetimes)",
                               [(w, f) for w, _, f in triples]))
         engine.dispose()
-    admin = create_engine(pg_admin, isolation_level="AUTOCOMMIT")
-    name = f"campwatch_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        print(f"PostgreSQL ingest: skipped ({exc.__class__.__name__}: not reachable at {pg_admin})")
-        return
-    try:
-        pg_url = pg_admin.rsplit("/", 1)[0] + f"/{name}"
-        engine = open_engine(pg_url)
-        upgrade(engine)
+    with contextlib.ExitStack() as stack:
+        try:
+            pg_url = stack.enter_context(pg_database(pg_admin, prefix="campwatch_bench"))
+        except Exception as exc:
+            print(f"PostgreSQL ingest: skipped ({exc.__class__.__name__}: not reachable at {pg_admin})")
+            return
+        engine = open_store(pg_url, upgrade=True)
         for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
             pairs = [(_writer_rate(engine, rows, size), _copy_rate(pg_url, tuples, columns, size))
                      for _ in range(INGEST_REPS)]
             print(_ratio_line(f"PostgreSQL ingest, {len(rows):,} GPU rows, {label}", "psycopg COPY", pairs))
         engine.dispose()
         print(f"offer() (encoding, producer side): median {statistics.median(OFFER_US):.1f} us/row")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:
@@ -198,7 +188,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         url = f"sqlite:///{path}"
-        upgrade(open_engine(url))
+        open_store(url, upgrade=True).dispose()
         empty = path.stat().st_size
         elapsed = write_all(url, rows, batch=600)
         engine = open_engine(url)
@@ -216,16 +206,12 @@ def main() -> None:
     print(f"SQLite: + {rollups:,} one-minute rollup rows: {(with_rollups - raw_bytes) / 1e6:.2f} MB "
           f"({(with_rollups - raw_bytes) / max(rollups or 1, 1):.0f} bytes/rollup row)")
     print(f"SQLite: write throughput {DAY / elapsed:,.0f} rows/s (flushes of 600 rows, WAL, synchronous=NORMAL)")
-    admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-    name = f"campwatch_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        print(f"PostgreSQL: skipped ({exc.__class__.__name__}: not reachable at {args.pg})")
-        return
-    try:
-        pg_url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+    with contextlib.ExitStack() as stack:
+        try:
+            pg_url = stack.enter_context(pg_database(args.pg, prefix="campwatch_bench"))
+        except Exception as exc:
+            print(f"PostgreSQL: skipped ({exc.__class__.__name__}: not reachable at {args.pg})")
+            return
         elapsed = write_all(pg_url, rows[: DAY // 4], batch=600)
         print(f"PostgreSQL: write throughput {DAY // 4 / elapsed:,.0f} rows/s (same writer, same batches)")
         engine = create_engine(pg_url)
@@ -233,9 +219,6 @@ def main() -> None:
             size = conn.execute(text("select pg_total_relation_size('gpu_samples')")).scalar()
         engine.dispose()
         print(f"PostgreSQL: {int(size or 0) * 4 / 1e6:.1f} MB per GPU-day (table + indexes, extrapolated x4)")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,13 @@
 converted once, at offer) against the previous design measured in the same run (the samples
 themselves queued, and every flush converting the whole queue to dicts again).
 
-    .venv/bin/python benchmarks/bench_store_queue.py [--rows 50000]
+    .venv/bin/python -m benchmarks.bench_store_queue [--rows 50000]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -20,15 +19,12 @@ from typing import Any
 from sqlalchemy import Engine, Table
 from sqlalchemy.exc import SQLAlchemyError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_store import day_of_samples
-
 from agent.samples import GpuSample
 from agent.store.db import open_engine
 from agent.store.rows import to_row
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
+from benchmarks.bench_store import day_of_samples
 
 
 def _held_bytes(build: object) -> int:

@@ -8,10 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_gpu.py", "bench_gpm.py", "bench_engine.py", "bench_proxy.py", "bench_store.py",
-           "bench_store_queue.py", "bench_cost.py", "bench_drift.py", "bench_hostile_pages.py", "bench_shutdown.py",
-           "bench_memory.py"]
+ROOT = Path(__file__).resolve().parents[1]
+BENCHES = ["bench_gpu", "bench_gpm", "bench_engine", "bench_proxy", "bench_store", "bench_store_queue", "bench_cost",
+           "bench_drift", "bench_hostile_pages", "bench_shutdown", "bench_memory"]
 
 
 def main() -> int:
@@ -19,7 +18,7 @@ def main() -> int:
     for name in BENCHES:
         print(f"\n===== {name} =====", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, str(HERE / name)], cwd=HERE.parent)
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT)
         print(f"----- {name}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
         if code:
             failed.append(name)

@@ -6,7 +6,7 @@ trace replayed through the proxy at --speed times its rate (5.5 requests/s at 1)
 sidecar's CPU time and RSS are read from /proc; at the end the rows written, rows dropped and
 collector health are read from its /metrics. The sidecar's RSS growth over the last half of the run is the leak check.
 
-    .venv/bin/python benchmarks/soak.py [--minutes 10] [--speed 1]
+    .venv/bin/python -m benchmarks.soak [--minutes 10] [--speed 1]
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
+from agent.sim.trace import load_trace
+from agent.sim.traffic import TrafficPlan, TrafficStats, replay
+from tests.integration.sidecar import Sidecar
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server  # noqa: E402
-from agent.sim.trace import load_trace  # noqa: E402
-from agent.sim.traffic import TrafficPlan, TrafficStats, replay  # noqa: E402
-from tests.integration.sidecar import Sidecar, free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -78,7 +78,7 @@ async def main(minutes: float, speed: float) -> int:
         await runner.cleanup()
     families = {f.name: f for f in text_string_to_metric_families(page)}
     written = {s.labels["table"]: s.value for s in families["campwatch_samples_written"].samples}
-    dropped = {s.labels["reason"]: s.value for s in families.get("campwatch_dropped").samples} \
+    dropped = {s.labels["reason"]: s.value for s in families["campwatch_dropped"].samples} \
         if "campwatch_dropped" in families else {}
     up = {s.labels["collector"]: s.value for s in families["campwatch_collector_up"].samples}
     (t0, c0, r0), (t1, c1, r1) = samples[0], samples[-1]

@@ -21,7 +21,7 @@ At the end both sidecars run once more until the spool is replayed, then the soa
   lost is what a kill -9 took from memory (the rows queued since the last flush; after a SIGTERM it
   must be 0). Rows refused before acceptance (queue_full) are counted in campwatch_dropped_total too.
 
-    .venv/bin/python benchmarks/soak_faults.py [--minutes 30] [--seed 1]
+    .venv/bin/python -m benchmarks.soak_faults [--minutes 30] [--seed 1]
 """
 
 from __future__ import annotations
@@ -41,33 +41,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, select, text
+
+from agent.store.migrate import current_revision, head_revision
+from agent.store.schema import gpu_samples, spool_replays
+from agent.store.spool import SUFFIX
+from agent.utc import as_utc
+from tests.support.fakenvml import SCENARIOS, build_fake_library
+from tests.support.net import free_port
+from tests.support.private_pg import PrivatePostgres
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import aiohttp  # noqa: E402
-from aiohttp import web  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
-
-from agent.store.maintenance import as_utc  # noqa: E402
-from agent.store.migrate import current_revision, head_revision  # noqa: E402
-from agent.store.schema import gpu_samples, spool_replays  # noqa: E402
-from agent.store.spool import SUFFIX  # noqa: E402
-from tests.fakenvml.fakenvml_harness import SCENARIOS, build_fake_library  # noqa: E402
-from tests.support.private_pg import PrivatePostgres  # noqa: E402
 
 AFTER_ACCEPT = ("rejected", "store_error", "spool_full", "spool_corrupt")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 BASE_PAGE = (ROOT / "tests" / "fixtures" / "vllm" / "datadog_vllm_metrics.txt").read_text()
 MODEL = 'model_name="facebook/opt-125m"'
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the engine endpoint ---------------------------------------------------------------------------

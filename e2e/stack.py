@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "campwatch-e2e/tiny-llama"
@@ -30,12 +31,6 @@ VLLM_FLAGS = ("--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "1024
 ENGINE_INTERVAL_S = 1.0
 WINDOW = "1h"
 """Longer than the run, so campwatch's window starts at its first scrape, taken before any request."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -340,8 +340,10 @@ def _events_view(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _comparable_response(data: dict[str, Any]) -> dict[str, Any]:
     """A Responses body without what differs between two answers (item ids are random)."""
-    return _strip(json.loads(json.dumps(data).replace(data.get("id", "\0"), "")) | {"output": [
+    plain: dict[str, Any] = json.loads(json.dumps(data).replace(data.get("id", "\0"), ""))
+    stripped: dict[str, Any] = _strip(plain | {"output": [
         {k: v for k, v in item.items() if k != "id"} for item in data.get("output", [])]})
+    return stripped
 
 
 def _records(db: Path) -> list[dict[str, Any]]:

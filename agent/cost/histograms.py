@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent.counters import histogram_was_reset
 from agent.samples import HistogramSnapshot
 
 PROMPT = "request_prompt_tokens"
@@ -61,12 +62,8 @@ def _bounds(h: HistogramSnapshot) -> tuple[float, ...]:
 def delta(current: HistogramSnapshot, previous: HistogramSnapshot | None) -> HistogramSnapshot:
     """What was observed between two cumulative snapshots; a reset (count went down or the
     bucket layout changed) means the current snapshot is all new."""
-    if (
-        previous is None
-        or current.count < previous.count
-        or _bounds(current) != _bounds(previous)
-        or any(c < p for (_, c), (_, p) in zip(current.buckets, previous.buckets, strict=True))
-    ):
+    if previous is None or _bounds(current) != _bounds(previous) or histogram_was_reset(
+            (previous.count, *(c for _, c in previous.buckets)), (current.count, *(c for _, c in current.buckets))):
         return current
     return HistogramSnapshot(
         buckets=tuple((le, c - p) for (le, c), (_, p) in zip(current.buckets, previous.buckets, strict=True)),

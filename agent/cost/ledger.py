@@ -31,9 +31,10 @@ from agent.cost.measures import (
 )
 from agent.cost.pricing import ApiPricing, LedgerRow, price_rows, pricing_for
 from agent.cost.tokens import measure_engine
-from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between, utc
+from agent.cost.units import HOUR, hour_ceil, hour_floor, hours_between
 from agent.store.db import store_errors
 from agent.store.schema import cost_hours, cost_request_groups
+from agent.utc import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +129,8 @@ def recompute_ledger(
     """Measure and store the whole hours overlapping [start, end), for one host or every host with
     raw data there. Returns the number of hours written. Idempotent: the same raw data gives the
     same rows (only measured_at changes). Writes: the running agent's job, never a report."""
-    start, end = utc(start), utc(end)
-    measured_at = utc(now) if now is not None else datetime.now(UTC)
+    start, end = as_utc(start), as_utc(end)
+    measured_at = as_utc(now) if now is not None else datetime.now(UTC)
     with store_errors(f"cost measures in {_shown(engine)}"):
         (measures, groups), complete = _fresh(engine, settings, start, end, host, measured_at)
         stored = _stored_index(engine, measures)
@@ -186,7 +187,7 @@ def read_measures(engine: Engine, start: datetime, end: datetime, host: str | No
                   *, with_groups: bool = True) -> Measured:
     """Stored measures with hour in [floor(start), end), oldest first, and their request groups."""
     c = cost_hours.c
-    query = select(cost_hours).where(c.hour >= hour_floor(start), c.hour < utc(end))
+    query = select(cost_hours).where(c.hour >= hour_floor(start), c.hour < as_utc(end))
     if host is not None:
         query = query.where(c.host == host)
     groups: dict[tuple[str, datetime], list[RequestGroup]] = defaultdict(list)
@@ -196,16 +197,16 @@ def read_measures(engine: Engine, start: datetime, end: datetime, host: str | No
             g = cost_request_groups.c
             gq = select(g.slot, g.host, g.model, g.route, g.caller, g.team, g.input_min, g.input_max, g.requests,
                         g.input_tokens, g.output_tokens, g.cached_tokens).where(
-                g.hour >= hour_floor(start), g.hour < utc(end))
+                g.hour >= hour_floor(start), g.hour < as_utc(end))
             if host is not None:
                 gq = gq.where(g.host == host)
             for r in conn.execute(gq):
-                slot = utc(r[0])
+                slot = as_utc(r[0])
                 groups[(str(r[1]), slot.replace(minute=0))].append(RequestGroup(
                     slot, str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), int(r[6]), int(r[7]), int(r[8]),
                     int(r[9]), int(r[10]), int(r[11])))
     measures = [HourMeasure(
-        hour=utc(r["hour"]), host=r["host"], gpus=int(r["gpus"]), held_seconds=float(r["held_seconds"]),
+        hour=as_utc(r["hour"]), host=r["host"], gpus=int(r["gpus"]), held_seconds=float(r["held_seconds"]),
         allocated_gpu_seconds=float(r["allocated_gpu_seconds"]),
         observed_gpu_seconds=float(r["observed_gpu_seconds"]), gpu_gap_seconds=float(r["gpu_gap_seconds"]),
         busy_gpu_seconds=float(r["busy_gpu_seconds"]), engine_gap_seconds=float(r["engine_gap_seconds"]),
@@ -217,7 +218,7 @@ def read_measures(engine: Engine, start: datetime, end: datetime, host: str | No
         proxy_cached_tokens=int(r["proxy_cached_tokens"]), proxy_requests=int(r["proxy_requests"]),
         proxy_unpriced_requests=int(r["proxy_unpriced_requests"]), token_source=_source(r["token_source"]),
         request_groups=bool(r["request_groups"]), simulated=bool(r["simulated"]),
-        measured_at=utc(r["measured_at"]),
+        measured_at=as_utc(r["measured_at"]),
     ) for r in result]
     return measures, dict(groups)
 
@@ -243,8 +244,8 @@ def measures_for_report(engine: Engine, settings: CostSettings, start: datetime,
     """What a report prices, without writing: the stored measures of [start, end), with the hours
     after each host's last stored hour (and that hour, possibly partial when stored) measured in
     memory from raw samples. Raises StoreError."""
-    start, end = utc(start), utc(end)
-    measured_at = utc(now) if now is not None else datetime.now(UTC)
+    start, end = as_utc(start), as_utc(end)
+    measured_at = as_utc(now) if now is not None else datetime.now(UTC)
     with store_errors(f"reading cost measures from {_shown(engine)}"):
         measures, groups = read_measures(engine, start, end, host)
         with engine.connect() as conn:

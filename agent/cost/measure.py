@@ -19,8 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.cost.units import HOUR_SECONDS, utc
+from agent.cost.units import HOUR_SECONDS
 from agent.counters import increase
+from agent.utc import as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def measure_gpus(
 
     Pass the readings inside the range plus, for each GPU, the last reading before `start` and the
     first at or after `end`, so intervals crossing the edges are counted exactly once."""
-    t0, t1 = utc(start).timestamp(), utc(end).timestamp()
+    t0, t1 = as_utc(start).timestamp(), as_utc(end).timestamp()
     by_gpu: dict[str, list[GpuReading]] = defaultdict(list)
     for reading in readings:
         by_gpu[reading.uuid].append(reading)
@@ -118,7 +119,7 @@ def measure_gpus(
     simulated_hours: set[float] = set()
     for uuid, series in by_gpu.items():
         series.sort(key=lambda r: r.ts)
-        times = [utc(r.ts).timestamp() for r in series]
+        times = [as_utc(r.ts).timestamp() for r in series]
         spacing = typical_spacing(times)
         gap_after = float("inf") if spacing is None else gap_factor * spacing
         spans.append((times[0], times[-1]))

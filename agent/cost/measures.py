@@ -17,14 +17,14 @@ import bisect
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from agent.cost.histograms import PROMPT, parse_histograms
 from agent.cost.measure import GpuHour
 from agent.cost.tokens import EngineHour, RequestTokens, cached_of, proxy_hour
-from agent.cost.units import utc
 from agent.samples import HistogramSnapshot
+from agent.utc import as_utc
 
 TokenSource = Literal["proxy", "engine", "none"]
 PROXY_BYPASS_TOLERANCE = 1.05
@@ -54,7 +54,7 @@ def bucket_of(input_tokens: int) -> tuple[int, int]:
 
 
 def slot_of(ts: datetime) -> datetime:
-    ts = utc(ts)
+    ts = as_utc(ts)
     return ts.replace(minute=0 if ts.minute < 30 else 30, second=0, microsecond=0)
 
 
@@ -231,5 +231,5 @@ def measure_hour(
         proxy_unpriced_requests=proxy.unpriced_requests if proxy else 0,
         token_source=source, request_groups=True,
         simulated=gpu.simulated or bool(engine and engine.simulated),
-        measured_at=utc(measured_at) if measured_at.tzinfo else measured_at.replace(tzinfo=UTC),
+        measured_at=as_utc(measured_at),
     )

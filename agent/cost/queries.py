@@ -17,8 +17,8 @@ from sqlalchemy import Connection, Table, and_, func, select, text
 from agent.cost.capacity import LoadReading, edge_ids
 from agent.cost.measure import GpuReading
 from agent.cost.tokens import COUNTERS, EngineReading, RequestTokens
-from agent.cost.units import utc
 from agent.store.schema import cost_hours, engine_rollups_1m, engine_samples, gpu_samples, request_records
+from agent.utc import as_utc
 
 EDGE_ROWS = 256
 """Rows read before and after a range: enough for every GPU or engine series of a host."""
@@ -38,7 +38,7 @@ def gpu_readings(conn: Connection, host: str, start: datetime, end: datetime) ->
     t = gpu_samples
     rows = _around(conn, t, (t.c.ts, t.c.uuid, t.c.up, t.c.utilization_ratio, t.c.energy_joules_total,
                              t.c.simulated), host, start, end, EDGE_ROWS)
-    return [GpuReading(utc(r[0]), str(r[1]), bool(r[2]), _float(r[3]), _float(r[4]), bool(r[5])) for r in rows]
+    return [GpuReading(as_utc(r[0]), str(r[1]), bool(r[2]), _float(r[3]), _float(r[4]), bool(r[5])) for r in rows]
 
 
 def engine_readings(conn: Connection, host: str, start: datetime, end: datetime) -> list[EngineReading]:
@@ -50,7 +50,7 @@ def engine_readings(conn: Connection, host: str, start: datetime, end: datetime)
     for r in rows:
         counters = {name: float(v) for name, v in zip(COUNTERS, r[7:], strict=True) if v is not None}
         out.append(EngineReading(
-            ts=utc(r[0]), series=f"{r[1]}|{r[2]}|{r[3]}", up=bool(r[4]), counters=counters,
+            ts=as_utc(r[0]), series=f"{r[1]}|{r[2]}|{r[3]}", up=bool(r[4]), counters=counters,
             simulated=bool(r[5]), histograms_text=r[6] if r[4] else None,
         ))
     return out
@@ -65,7 +65,7 @@ def load_readings(conn: Connection, host: str, start: datetime, end: datetime,
     rows = conn.execute(select(t.c.id, t.c.ts, t.c.server, t.c.model, t.c.engine, t.c.up,
                                t.c.generation_tokens_total, t.c.requests_waiting)
                         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end).order_by(t.c.ts)).all()
-    readings = [LoadReading(utc(r[1]), f"{r[2]}|{r[3]}|{r[4]}", bool(r[5]), _float(r[6]), _float(r[7]),
+    readings = [LoadReading(as_utc(r[1]), f"{r[2]}|{r[3]}|{r[4]}", bool(r[5]), _float(r[6]), _float(r[7]),
                             None, int(r[0])) for r in rows]
     wanted = sorted(edge_ids(readings, window_s, min_waiting))
     texts: dict[int, str] = {}
@@ -80,7 +80,7 @@ def earliest_engine_raw(conn: Connection, host: str, start: datetime, end: datet
     """The host's first engine scrape in [start, end) (an index probe on (host, ts)), or None."""
     t = engine_samples
     value = conn.execute(select(func.min(t.c.ts)).where(t.c.host == host, t.c.ts >= start, t.c.ts < end)).scalar()
-    return utc(value) if value is not None else None
+    return as_utc(value) if value is not None else None
 
 
 def load_rollup_readings(conn: Connection, host: str, start: datetime, end: datetime,
@@ -100,7 +100,7 @@ def load_rollup_readings(conn: Connection, host: str, start: datetime, end: date
     minute = timedelta(minutes=1)
     last: dict[str, tuple[datetime, float, int]] = {}  # series -> (minute, tokens so far, run)
     for r in rows:
-        series, at = f"{r[2]}|{r[3]}|{r[4]}", utc(r[1])
+        series, at = f"{r[2]}|{r[3]}|{r[4]}", as_utc(r[1])
         previous = last.get(series)
         if previous is not None and at == previous[0] + minute:
             total, run = previous[1] + (_float(r[5]) or 0.0), previous[2]
@@ -125,7 +125,7 @@ def request_tokens(conn: Connection, host: str, start: datetime, end: datetime) 
         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end)
         .order_by(t.c.ts)
     ).all()
-    return [RequestTokens(utc(r[0]), int(r[1]), r[2], r[3], r[4], str(r[5]), str(r[6]), str(r[7]), r[8] or "")
+    return [RequestTokens(as_utc(r[0]), int(r[1]), r[2], r[3], r[4], str(r[5]), str(r[6]), str(r[7]), r[8] or "")
             for r in rows]
 
 
@@ -141,7 +141,7 @@ def earliest_raw(conn: Connection, host: str) -> list[datetime]:
     for t in (gpu_samples, engine_samples, request_records):
         value = conn.execute(select(func.min(t.c.ts)).where(t.c.host == host)).scalar()
         if value is not None:
-            found.append(utc(value))
+            found.append(as_utc(value))
     return found
 
 
@@ -182,7 +182,7 @@ def resume_hour(conn: Connection, host: str) -> datetime | None:
     row = conn.execute(select(c.hour, c.measured_at).where(c.host == host).order_by(c.hour.desc()).limit(1)).first()
     if row is None:
         return None
-    hour, measured_at = utc(row[0]), utc(row[1])
+    hour, measured_at = as_utc(row[0]), as_utc(row[1])
     return hour + timedelta(hours=1) if measured_at >= hour + timedelta(hours=1) else hour
 
 

@@ -25,10 +25,12 @@ from agent.cost.hybrid import CapacityBasis, HybridCosts, HybridResult, hybrid_o
 from agent.cost.ledger import measures_for_report, read_measures, refresh_ledger
 from agent.cost.measures import RequestGroup
 from agent.cost.pricing import LedgerRow, PriceSegment, price_rows
-from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok, utc
+from agent.cost.units import MONTH_SECONDS, MTOK, dec, per_mtok
 from agent.cost.verdict import RunRate, Verdict, decide
 from agent.errors import CostError
+from agent.periods import quarter_of
 from agent.samples import Point, labels
+from agent.utc import as_utc
 
 Basis = Literal["allocation", "usage"]
 PeriodKind = Literal["hour", "day", "month", "quarter"]
@@ -379,15 +381,15 @@ class PeriodCost:
 
 
 def period_key(kind: PeriodKind, hour: datetime) -> tuple[str, datetime]:
-    h = utc(hour)
+    h = as_utc(hour)
     if kind == "hour":
         return h.strftime("%Y-%m-%d %H:00"), h
     if kind == "day":
         return h.strftime("%Y-%m-%d"), h.replace(hour=0)
     if kind == "month":
         return h.strftime("%Y-%m"), h.replace(day=1, hour=0)
-    q = (h.month - 1) // 3
-    return f"{h.year}-Q{q + 1}", h.replace(month=3 * q + 1, day=1, hour=0)
+    quarter = quarter_of(h)
+    return quarter.label, quarter.start
 
 
 def period_end(kind: PeriodKind, start: datetime) -> datetime:
@@ -568,17 +570,17 @@ def summarize(
         total = scope_report(FLEET, rows, ids, settings, fleet_rate, api_monthly if fleet_rate else None,
                              capacity=fleet_cap, gpus=sum(s.totals.max_gpus for s in hosts))
     return CostReport(
-        generated_at=generated_at or datetime.now(UTC), start=utc(start), end=utc(end), host=host,
-        baselines=tuple(baseline_info(b, min(utc(end), generated_at or datetime.now(UTC)) - timedelta(seconds=1))
+        generated_at=generated_at or datetime.now(UTC), start=as_utc(start), end=as_utc(end), host=host,
+        baselines=tuple(baseline_info(b, min(as_utc(end), generated_at or datetime.now(UTC)) - timedelta(seconds=1))
                         for b in baselines),
         hosts=hosts, total=total, periods=periods,
         plan=plan_reviews(rows, settings.plan), output_token_weight=settings.output_token_weight,
         at_risk_margin=settings.at_risk_margin, regulated_data=settings.regulated_data,
         price_segments=segments, period_label=period_label, source=source,
-        **_attributions(rows, groups, settings, utc(end), generated_at or datetime.now(UTC)),
+        **_attributions(rows, groups, settings, as_utc(end), generated_at or datetime.now(UTC)),
         **_hybrid(rows, hosts, total, settings, measured.get(hosts[0].scope) if len(hosts) == 1 else fleet_cap),
         capacities=tuple(capacities),
-        flips=flips_of(total, periods, utc(end)),
+        flips=flips_of(total, periods, as_utc(end)),
     )
 
 
@@ -700,14 +702,14 @@ def build_report(
     """The report on the whole hours of [start, end) (or the `since` window up to `now`), priced with
     `settings` as they are now. Reads only, unless `refresh` (the running agent's cost job) stores
     the measures first. Raises CostError (bad baselines, price file) or StoreError."""
-    moment = utc(now) if now is not None else datetime.now(UTC)
+    moment = as_utc(now) if now is not None else datetime.now(UTC)
     if start is None:
         if since is None or since <= timedelta(0):
             raise ValueError(f"since: expected a positive duration, got {since}")
         end = moment
         start = end - since
-    end = utc(end) if end is not None else moment
-    start = utc(start)
+    end = as_utc(end) if end is not None else moment
+    start = as_utc(start)
     baselines = resolve_baselines(settings)
     if refresh:
         refresh_ledger(engine, settings, start, min(end, moment), host)
@@ -866,7 +868,7 @@ def _plain(value: object) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, datetime):
-        return utc(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):

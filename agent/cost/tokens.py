@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 
 from agent.cost import histograms as hist
 from agent.cost.measure import typical_spacing, wall_seconds_by_hour
-from agent.cost.units import HOUR_SECONDS, utc
+from agent.cost.units import HOUR_SECONDS
 from agent.counters import increase
 from agent.samples import HistogramSnapshot
+from agent.utc import as_utc
 
 COUNTERS: tuple[str, ...] = (
     "prompt_tokens_total",
@@ -75,7 +76,7 @@ def measure_engine(
 ) -> dict[datetime, EngineHour]:
     """Hourly token figures for one host within [start, end). Pass, for each series, the last
     reading before `start` and the first at or after `end` as well (see measure_gpus)."""
-    t0, t1 = utc(start).timestamp(), utc(end).timestamp()
+    t0, t1 = as_utc(start).timestamp(), as_utc(end).timestamp()
     by_series: dict[str, list[EngineReading]] = defaultdict(list)
     for reading in readings:
         by_series[reading.series].append(reading)
@@ -92,7 +93,7 @@ def measure_engine(
 
     for series in by_series.values():
         series.sort(key=lambda r: r.ts)
-        times = [utc(r.ts).timestamp() for r in series]
+        times = [as_utc(r.ts).timestamp() for r in series]
         spacing = typical_spacing(times)
         gap_after = float("inf") if spacing is None else gap_factor * spacing
         last_counter: dict[str, float] = {}
@@ -134,12 +135,12 @@ def measure_engine(
             else:
                 if hour != prev_hour or restarted:
                     if run_open:
-                        _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= utc(prev.ts).timestamp() < t1)
+                        _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= as_utc(prev.ts).timestamp() < t1)
                     base = None if restarted else parsed(prev)
                 run_open = True
             prev, prev_hour = reading, hour
         if prev is not None and run_open:
-            _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= utc(prev.ts).timestamp() < t1)
+            _close_run(per_hour[prev_hour], parsed(prev), base, t0 <= as_utc(prev.ts).timestamp() < t1)
 
     covered = wall_seconds_by_hour(observed, t0, t1)
     out: dict[datetime, EngineHour] = {}

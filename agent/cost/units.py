@@ -4,8 +4,10 @@ Money is Decimal USD. A month is 730 hours (365 x 24 / 12), the convention of cl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from agent.utc import as_utc
 
 HOUR = timedelta(hours=1)
 HOUR_SECONDS = 3600.0
@@ -30,26 +32,21 @@ def micros(value: Decimal) -> Decimal:
     return value.quantize(CENT_MICROS, rounding=ROUND_HALF_EVEN)
 
 
-def utc(ts: datetime) -> datetime:
-    """An aware UTC datetime; naive values (SQLite returns them) are taken as UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def hour_floor(ts: datetime) -> datetime:
-    ts = utc(ts)
+    ts = as_utc(ts)
     return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def hour_ceil(ts: datetime) -> datetime:
     floor = hour_floor(ts)
-    return floor if floor == utc(ts) else floor + HOUR
+    return floor if floor == as_utc(ts) else floor + HOUR
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
     """Hour starts h with [h, h+1h) overlapping [start, end)."""
     hours: list[datetime] = []
     hour = hour_floor(start)
-    end = utc(end)
+    end = as_utc(end)
     while hour < end:
         hours.append(hour)
         hour += HOUR

@@ -24,9 +24,10 @@ from agent.drift.features import (
 )
 from agent.drift.loader import Sample, load_records, load_texts, models_in_window
 from agent.drift.results import write_results
-from agent.drift.windows import Windows, as_utc, drift_windows
+from agent.drift.windows import Windows, drift_windows
 from agent.errors import DriftError
 from agent.samples import DriftResult
+from agent.utc import as_utc
 
 if TYPE_CHECKING:
     from agent.drift.compute import FeatureDrift

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from agent.drift.features import DATASET_FEATURE, INSUFFICIENT_METHOD
-from agent.drift.windows import as_utc
 from agent.samples import DriftResult
 from agent.store.rows import to_row
 from agent.store.schema import drift_results
+from agent.utc import as_utc
 
 
 def write_results(engine: Engine, results: Sequence[DriftResult]) -> None:

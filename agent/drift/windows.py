@@ -4,14 +4,10 @@ now) and the reference window (the `reference_days` before it, or a pinned perio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from agent.config import DriftSettings
-
-
-def as_utc(ts: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything campwatch stores is UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+from agent.utc import as_utc
 
 
 @dataclass(frozen=True, slots=True)

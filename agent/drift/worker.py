@@ -22,9 +22,9 @@ from typing import Any
 from agent.config import DriftSettings
 from agent.drift.check import DEFAULT_REFUSAL_PHRASES
 from agent.drift.results import is_insufficient, is_summary
-from agent.drift.windows import as_utc
 from agent.errors import DriftError
 from agent.samples import DriftResult
+from agent.utc import as_utc
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,6 @@ from sqlalchemy import Engine, Select, Table, select
 from agent.store.schema import drift_results, engine_rollups_1m, gpu_rollups_1m, request_records
 
 
-def open_review_engine(url: str) -> Engine:
-    """The notebooks' database, read only: StoreError (run `campwatch db upgrade`) when its schema is
-    behind; review never migrates or writes."""
-    from agent.store.db import open_engine
-    from agent.store.migrate import require_current
-
-    engine = open_engine(url)
-    require_current(engine)
-    return engine
-
-
 def stored_hosts(engine: Engine) -> dict[str, list[str]]:
     """The hosts each table a report reads holds rows for: what a report scoped to "all hosts"
     covers, and what an empty answer names instead."""

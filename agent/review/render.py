@@ -1,7 +1,7 @@
 """`campwatch review`: execute the review notebooks with papermill in a real Jupyter kernel (their
 parameters cell gets the database, period, host, settings and plan) and export each as one
 self-contained HTML file (nbconvert; figures are embedded as data URIs). Reads only: the notebooks
-open the store through agent.review.frames.open_review_engine, which never migrates or writes.
+open the store through agent.store.db.open_store, which by default never migrates or writes.
 
 papermill and nbconvert are optional (the `review` extra); a missing one is a ReviewError that says
 what to install, not an ImportError."""

@@ -224,7 +224,7 @@ billed at that price is over plan and the months after the price change are unde
 def history_settings_toml(plan: HistoryPlan, tokens: int) -> str:
     """The settings that go with a seeded history (simulated prices, the GPU price change halfway
     through, a plan for each quarter it touches) as TOML, to pass as --config."""
-    from agent.periods import quarter_period
+    from agent.periods import quarter_of
 
     end = history_end(plan)
     start = end - timedelta(days=plan.days)
@@ -234,7 +234,7 @@ def history_settings_toml(plan: HistoryPlan, tokens: int) -> str:
     quarters: list[str] = []
     moments = [start + timedelta(days=d) for d in range(0, plan.days, 28)] + [end - timedelta(seconds=1)]
     for moment in moments:
-        label = quarter_period(f"{moment.year}Q{(moment.month - 1) // 3 + 1}").label
+        label = quarter_of(moment).label
         if label not in quarters:
             quarters.append(label)
     lines = [

@@ -121,7 +121,7 @@ class SimulatedModelServer:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         self._update_gauges()
-        return web.Response(body=self.metrics.render(),
+        return web.Response(body=self.metrics.render().encode(),
                             content_type="text/plain", charset="utf-8",
                             headers={"X-Campwatch-Simulated": "1"})
 

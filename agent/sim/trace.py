@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from agent.errors import FieldSpecError, Problem
+from agent.utc import as_utc
 
 BUNDLED = "azure_conv_2023.csv.gz"
 ATTRIBUTION = ("Azure LLM inference trace (conversation, 2023-11-16), CC-BY 4.0 - Patel et al., "
@@ -46,8 +47,9 @@ def _when(text: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{frac[:6]}" if frac else head)
 
 
-def load_trace(path: Path | None = None) -> Iterator[TraceRequest]:
-    """Rows of the bundled trace (or a CSV with the same columns), in arrival order."""
+def trace_rows(path: Path | None = None) -> Iterator[tuple[datetime, int, int]]:
+    """(arrival in UTC, context tokens, generated tokens) of each row of the bundled trace (or a CSV
+    with the same columns), in file order, as recorded."""
     source = str(path) if path else f"bundled {BUNDLED}"
     with _open(path) as handle:
         reader = csv.DictReader(handle)
@@ -55,13 +57,20 @@ def load_trace(path: Path | None = None) -> Iterator[TraceRequest]:
         if not reader.fieldnames or not expected <= set(reader.fieldnames):
             raise FieldSpecError(source, [Problem("line 1", f"expected columns {sorted(expected)}, "
                                                            f"got {reader.fieldnames}")])
-        first: datetime | None = None
         for line, row in enumerate(reader, start=2):
             try:
-                when = _when(row["TIMESTAMP"])
+                when = as_utc(_when(row["TIMESTAMP"]))
                 context, generated = int(row["ContextTokens"]), int(row["GeneratedTokens"])
             except (ValueError, TypeError) as exc:
                 raise FieldSpecError(source, [Problem(f"line {line}", f"expected a timestamp and two "
                                                                       f"integers: {exc}")]) from None
-            first = first or when
-            yield TraceRequest((when - first).total_seconds(), max(context, 1), max(generated, 1))
+            yield when, context, generated
+
+
+def load_trace(path: Path | None = None) -> Iterator[TraceRequest]:
+    """Requests of the bundled trace (or a CSV with the same columns), in arrival order, timed from
+    the first one; at least one token each way."""
+    first: datetime | None = None
+    for when, context, generated in trace_rows(path):
+        first = first or when
+        yield TraceRequest((when - first).total_seconds(), max(context, 1), max(generated, 1))

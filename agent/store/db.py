@@ -116,3 +116,21 @@ def open_engine(raw_url: str, timeouts: Timeouts | None = None) -> Engine:
                              connect_args=postgres_connect_args(timeouts))
     except Exception as exc:
         raise StoreError(f"cannot open {url.render_as_string(hide_password=True)}: {exc}") from None
+
+
+def open_store(raw_url: str, *, upgrade: bool = False, timeouts: Timeouts | None = None) -> Engine:
+    """The store for a command or a notebook, at the newest schema. By default for a reader (a
+    report, the review, a notebook), which never migrates or writes: StoreError saying to run
+    `campwatch db upgrade` when the schema is behind. With `upgrade`, for a command that writes
+    (`db upgrade`, a drift check, seed-history): migrations are applied first. Raises StoreError.
+
+    The running agent opens its store with open_engine and migrates in the background (wiring), so
+    an unreachable database at start does not stop it."""
+    from agent.store import migrate  # Alembic: only commands and notebooks load it here
+
+    engine = open_engine(raw_url, timeouts)
+    if upgrade:
+        migrate.upgrade(engine)
+    else:
+        migrate.require_current(engine)
+    return engine

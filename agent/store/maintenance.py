@@ -24,15 +24,11 @@ from agent.store.schema import (
     rollup_state,
     spool_replays,
 )
+from agent.utc import as_utc
 
 log = logging.getLogger(__name__)
 CHUNK = timedelta(hours=1)
 SPOOL_MARKER_DAYS = timedelta(days=7)
-
-
-def as_utc(ts: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything campwatch stores is UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def floor_minute(ts: datetime) -> datetime:

@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from capture_stub import ProxyFactory, RunningProxy, StubUpstream
 from pydantic import SecretStr
 
 from agent.capture.proxy import ProxyServer
@@ -19,6 +18,7 @@ from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.store.sink import MemorySink
+from tests.capture.capture_stub import ProxyFactory, RunningProxy, StubUpstream
 
 
 @pytest.fixture

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import json
 
-from capture_stub import OUTPUT, OUTPUT_WORDS, USAGE, chat_chunk, sse, stream_events
-
 from agent.capture.observe import OutputObserver
+from tests.capture.capture_stub import OUTPUT, OUTPUT_WORDS, USAGE, chat_chunk, sse, stream_events
 
 
 def _feed(observer: OutputObserver, events: list[bytes]) -> list[bool]:

@@ -3,20 +3,20 @@ the exported metric families are exactly the declared ones."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
-from capture_stub import MODEL, OUTPUT, PROMPT, ProxyFactory, StubUpstream, settle
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import String, Text, insert, select
+from sqlalchemy import String, Text, select
 
 from agent.capture.catalog import PROXY_METRICS
-from agent.samples import CapturedOutput, RequestRecord
-from agent.store.db import open_engine
-from agent.store.schema import captured_outputs, metadata, request_records
+from agent.samples import CapturedOutput, RequestRecord, Row
+from agent.store.schema import metadata
+from tests.capture.capture_stub import MODEL, OUTPUT, PROMPT, ProxyFactory, StubUpstream, settle
+from tests.support.db import sqlite_url_in, tables_engine
+from tests.support.rows import write_rows
 
 CHAT = "/v1/chat/completions"
 API_KEY = "sk-live-PRIVATE-0123456789"
@@ -30,14 +30,10 @@ async def _traffic(proxy_url: str, client: aiohttp.ClientSession) -> None:
             assert OUTPUT.split()[0] in (await resp.text())
 
 
-def _store(rows: Sequence[object], tmp_path: Path) -> list[str]:
-    """Insert rows the way the store writer does and return every text value in every table."""
-    engine = open_engine(f"sqlite:///{tmp_path / 'capture.db'}")
-    metadata.create_all(engine)
-    with engine.begin() as conn:
-        for row in rows:
-            table = request_records if isinstance(row, RequestRecord) else captured_outputs
-            conn.execute(insert(table), [dataclasses.asdict(row)])  # type: ignore[call-overload]
+def _store(rows: Sequence[Row], tmp_path: Path) -> list[str]:
+    """Insert rows through the store's one row mapping and return every text value in every table."""
+    engine = tables_engine(sqlite_url_in(tmp_path, "capture.db"))
+    write_rows(engine, rows)
     texts: list[str] = []
     with engine.connect() as conn:
         for table in metadata.sorted_tables:

@@ -4,15 +4,15 @@ upstream is released, the record says what happened, and forwarding never depend
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 import pytest
-from capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 
 from agent.samples import RequestRecord, Row
 from agent.store.sink import MemorySink
+from tests.capture.capture_stub import MODEL, ProxyFactory, StubUpstream, settle
+from tests.support.net import free_port
 
 CHAT = "/v1/chat/completions"
 STREAM = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -22,15 +22,9 @@ def _records(sink: MemorySink) -> list[RequestRecord]:
     return [r for r in sink.rows if isinstance(r, RequestRecord)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_an_unreachable_upstream_gives_502_with_an_openai_error_body(
         make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
-    proxy = await make_proxy(f"http://127.0.0.1:{_free_port()}")
+    proxy = await make_proxy(f"http://127.0.0.1:{free_port()}")
     async with client.post(proxy.url + CHAT, json=STREAM) as resp:
         assert resp.status == 502
         error = (await resp.json())["error"]

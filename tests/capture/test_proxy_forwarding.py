@@ -6,10 +6,10 @@ import asyncio
 import json
 
 import aiohttp
-from capture_stub import MODEL, OUTPUT, ProxyFactory, StubUpstream, settle, stream_events
 
 from agent.samples import RequestRecord
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
+from tests.capture.capture_stub import MODEL, OUTPUT, ProxyFactory, StubUpstream, settle, stream_events
 
 CHAT = "/v1/chat/completions"
 

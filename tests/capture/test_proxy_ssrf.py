@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from capture_stub import ProxyFactory, StubUpstream, settle
 from yarl import URL
 
 from agent.capture.proxy import upstream_origin, upstream_target
 from agent.errors import ConfigError
+from tests.capture.capture_stub import ProxyFactory, StubUpstream, settle
 
 
 class Canary:

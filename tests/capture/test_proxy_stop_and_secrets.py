@@ -4,23 +4,17 @@ upstream's credentials never reach an error body or a record (finding 9)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import aiohttp
-from capture_stub import MODEL, ProxyFactory, StubUpstream, settle
 
 from agent.samples import RequestRecord
 from agent.store.sink import MemorySink
+from tests.capture.capture_stub import MODEL, ProxyFactory, StubUpstream, settle
+from tests.support.net import free_port
 
 CHAT = "/v1/chat/completions"
 STREAM = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
 MARKER = "S3cr3tMarker"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_stop_cuts_an_open_stream_at_its_timeout_and_records_it_as_proxy_stopping(
@@ -43,7 +37,7 @@ async def test_stop_cuts_an_open_stream_at_its_timeout_and_records_it_as_proxy_s
 
 async def test_upstream_credentials_never_reach_the_error_body_or_the_record(
         make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
-    dead = _free_port()
+    dead = free_port()
     proxy = await make_proxy(f"http://proxy:{MARKER}@127.0.0.1:{dead}")
     async with client.post(proxy.url + CHAT, json=STREAM) as resp:
         assert resp.status == 502

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import aiohttp
-from capture_stub import ProxyFactory, settle
 
 from agent.samples import RequestRecord
 from agent.sim.model_server import SimulatedModelServer
+from tests.capture.capture_stub import ProxyFactory, settle
 
 CHAT = "/v1/chat/completions"
 
@@ -23,7 +23,7 @@ async def test_the_team_header_is_recorded_and_a_missing_or_disabled_one_is_none
     async with client.post(off.url + CHAT, json=body, headers={"X-Team": "search"}) as resp:
         assert resp.status == 200
     await settle()
-    records = [r for r in proxy.sink.rows if isinstance(r, RequestRecord)]  # type: ignore[attr-defined]
+    records = [r for r in proxy.sink.rows if isinstance(r, RequestRecord)]
     assert [r.team for r in records] == ["search", None]
-    (ignored,) = [r for r in off.sink.rows if isinstance(r, RequestRecord)]  # type: ignore[attr-defined]
+    (ignored,) = [r for r in off.sink.rows if isinstance(r, RequestRecord)]
     assert ignored.team is None

@@ -18,11 +18,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from capture_stub import ProxyFactory, settle
 
 from agent.capture.catalog import PROXY_METRICS
 from agent.capture.usage_chunk import merge_usage_chunk_fields
 from agent.samples import RequestRecord
+from tests.capture.capture_stub import ProxyFactory, settle
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 CHAT = "/v1/chat/completions"

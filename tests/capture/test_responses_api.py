@@ -13,11 +13,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from capture_stub import ProxyFactory, settle
 
 from agent.capture.observe import OutputObserver
 from agent.capture.request_info import inspect_body
 from agent.samples import RequestRecord
+from tests.capture.capture_stub import ProxyFactory, settle
 
 MODEL = "gpt-oss-20b"
 USAGE = {"input_tokens": 37, "input_tokens_details": {"cached_tokens": 16}, "output_tokens": 11,

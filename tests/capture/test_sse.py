@@ -3,9 +3,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from capture_stub import stream_events
 
 from agent.capture.sse import SseSplitter, event_data
+from tests.capture.capture_stub import stream_events
 
 STREAM = b"".join(stream_events(include_usage=True))
 

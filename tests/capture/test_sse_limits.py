@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from capture_stub import MODEL, ProxyFactory, settle, stream_events
 
 from agent.capture.sse import MAX_EVENT_BYTES, SseSplitter
 from agent.config import CaptureSettings
 from agent.samples import RequestRecord
+from tests.capture.capture_stub import MODEL, ProxyFactory, settle, stream_events
 
 CHUNK = 64 * 1024
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from cost_helpers import T0, at, cost_settings, request_row, steady_host, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -15,6 +14,7 @@ from agent.cost.attribution import IDLE, UNASSIGNED, UNATTRIBUTED, attribute, sp
 from agent.cost.measures import RequestGroup
 from agent.cost.pricing import ApiPricing, LedgerRow
 from agent.cost.report import build_report, report_points
+from tests.cost.cost_helpers import T0, at, cost_settings, request_row, steady_host, write
 
 TEAMS = {"hash-a": "search", "hash-b": "support", "hash-c": "research"}
 

@@ -1,44 +1,30 @@
-"""End to end on a real workload: the Azure conversation trace (tests/fixtures/azure, CC-BY 4.0,
+"""End to end on a real workload: the Azure conversation trace (agent/sim/data, CC-BY 4.0,
 Patel et al., Splitwise, ISCA 2024) stored as proxy records, priced request by request through
 the ledger and the report, checked against genai-prices called once per request."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 
 import pytest
-from cost_helpers import cost_settings, gpu_row, request_row, write
 from genai_prices import Usage, calc_price
 from sqlalchemy import Engine
 
 from agent.config import BaselineSettings, PricingSettings
 from agent.cost.report import build_report
+from agent.sim.trace import trace_rows
+from tests.cost.cost_helpers import cost_settings, gpu_row, request_row, write
 
-TRACE = Path(__file__).parents[1] / "fixtures" / "azure" / "azure_conv_2023.csv.gz"
 BASELINES = (BaselineSettings(provider="openai", model="gpt-4o"),
              BaselineSettings(provider="anthropic", model="claude-sonnet-4-5"),
              BaselineSettings(provider="deepseek", model="deepseek-chat"))
 
 
-def load_trace() -> list[tuple[datetime, int, int]]:
-    rows = []
-    with gzip.open(TRACE, "rt", encoding="utf-8") as f:
-        for r in csv.DictReader(io.StringIO(f.read())):
-            head, _, frac = r["TIMESTAMP"].partition(".")
-            ts = datetime.fromisoformat(f"{head}.{frac[:6]}").replace(tzinfo=UTC)
-            rows.append((ts, int(r["ContextTokens"]), int(r["GeneratedTokens"])))
-    return rows
-
-
 @pytest.fixture(scope="module")
 def trace() -> list[tuple[datetime, int, int]]:
-    return load_trace()
+    return list(trace_rows())  # the one copy, shipped with the simulator
 
 
 def test_the_fixture_is_the_whole_trace(trace: list[tuple[datetime, int, int]]) -> None:

@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cost_helpers import T0, cost_settings
 from genai_prices import Usage, calc_price
 
 from agent.config import BaselineSettings
@@ -23,6 +22,7 @@ from agent.cost.baselines import (
 from agent.cost.pricefile import parse_price_data
 from agent.errors import CostError, FieldSpecError
 from agent.samples import HistogramSnapshot
+from tests.cost.cost_helpers import T0, cost_settings
 
 SONNET = BaselineSettings(provider="anthropic", model="claude-sonnet-4-5")
 

@@ -8,7 +8,6 @@ import random
 from datetime import timedelta
 
 import pytest
-from cost_helpers import T0, cost_settings, steady_host, write
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -25,6 +24,7 @@ from agent.cost.capacity import (
 )
 from agent.cost.render import render_report
 from agent.cost.report import build_report
+from tests.cost.cost_helpers import T0, cost_settings, steady_host, write
 
 H = timedelta(hours=1)
 

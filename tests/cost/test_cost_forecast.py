@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from cost_helpers import T0, cost_settings, steady_host
 from sqlalchemy import Engine
 
 from agent.cost.catalog import COST_METRICS
 from agent.cost.forecast import MonthVolume, fit_trend, forecast_flip
 from agent.cost.report import build_report, report_points
+from tests.cost.cost_helpers import T0, cost_settings, steady_host
 
 MONTHS = [datetime(2026, m, 1, tzinfo=UTC) for m in (1, 2, 3, 4)]
 END = datetime(2026, 5, 1, tzinfo=UTC)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cost_helpers import T0, cost_settings, steady_host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -19,8 +18,8 @@ from agent.cli import main
 from agent.cost.hybrid import HybridCosts, gpus_for, hybrid_optimum
 from agent.cost.render import render_report
 from agent.cost.report import build_report, report_to_json
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
+from tests.cost.cost_helpers import T0, cost_settings, steady_host
 
 H = timedelta(hours=1)
 CAP = 100 / 3600  # 100 tokens per GPU-hour: the hand cases count in hundreds
@@ -178,8 +177,7 @@ def test_too_little_data_gives_no_mix_but_says_why(sqlite_engine: Engine) -> Non
 
 def test_campwatch_cost_hybrid_prints_the_mix_and_the_json_carries_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    engine = open_engine(url)
-    upgrade(engine)
+    engine = open_store(url, upgrade=True)
     steady_host(engine)
     engine.dispose()
     window = ["cost", "--db", url, "--from", "2026-03-02", "--to", "2026-03-03"]

@@ -6,11 +6,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from cost_helpers import T0, at, cost_settings, engine_row, request_row, steady_host, write
 from sqlalchemy import Engine, delete, func, select
 
 from agent.cost.ledger import read_ledger, recompute_ledger
 from agent.store.schema import cost_hours, gpu_samples, request_records
+from tests.cost.cost_helpers import T0, at, cost_settings, engine_row, request_row, steady_host, write
 
 H = timedelta(hours=1)
 SETTINGS = cost_settings(overhead_usd_per_month=Decimal("730"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from cost_helpers import T0, at
 
 from agent.cost.measure import GpuReading, measure_gpus
+from tests.cost.cost_helpers import T0, at
 
 H = timedelta(hours=1)
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-from cost_helpers import T0, at, cost_settings, gpu_row, hour_measure, request_row, steady_host, write
 from genai_prices import data as genai_data
 from genai_prices.types import ModelPrice, TieredPrices
 from sqlalchemy import Engine
@@ -21,6 +20,7 @@ from agent.cost.report import Totals, build_report, gaps_of, periods_of
 from agent.cost.tokens import RequestTokens
 from agent.errors import ConfigError
 from agent.periods import parse_duration, resolve_period
+from tests.cost.cost_helpers import T0, at, cost_settings, gpu_row, hour_measure, request_row, steady_host, write
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def test_month_quarter_and_from_to_periods() -> None:
     for bad in ({"month": "2026-13"}, {"quarter": "2026Q5"}, {"from_": "yesterday"},
                 {"from_": "2026-10-02", "to": "2026-10-01"}, {"month": "2026-10", "since": "3d"}):
         with pytest.raises(ConfigError):
-            resolve_period(now=NOW, **bad)  # type: ignore[arg-type]
+            resolve_period(now=NOW, **bad)
 
 
 def test_a_quarter_with_one_month_of_data_is_marked_33_percent_partial(sqlite_engine: Engine) -> None:

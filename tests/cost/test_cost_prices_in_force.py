@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from cost_helpers import T0, cost_settings, hour_measure, steady_host
 from sqlalchemy import Engine
 
 from agent.config import BaselineSettings, DatedAmount, DatedDiscount, PricingChange, PricingSettings
@@ -20,6 +19,7 @@ from agent.cost.report import build_report
 from agent.cost.units import micros
 from agent.store.db import open_engine
 from agent.store.schema import metadata
+from tests.cost.cost_helpers import T0, cost_settings, hour_measure, steady_host
 
 H = timedelta(hours=1)
 
@@ -72,12 +72,9 @@ def test_a_dated_discount_and_dated_price_file_entries_apply_from_their_day() ->
         discount_changes=(DatedDiscount(effective_from=date(2026, 3, 4), discount=Decimal("0")),)),))
     from agent.cost import baselines as b
 
-    original = b.load_price_file
-    b.load_price_file = lambda _path: entries  # type: ignore[assignment]
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(b, "load_price_file", lambda _path: entries)
         (baseline,) = resolve_baselines(settings.model_copy(update={"price_file": "prices.toml"}))
-    finally:
-        b.load_price_file = original
     hours = [hour_measure(datetime(2026, 3, d, 12, tzinfo=UTC)) for d in (2, 3, 4)]
     rows, _ = price_rows(hours, {}, settings, (baseline,))
     # 1 Mtok in + 0.25 Mtok out each hour: $1.5 list, half off; then $3 list, half off; then $3, no discount.

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cost_helpers import T0, request_row, steady_host, write
 from sqlalchemy import text
 
 from agent.cli import main
-from agent.store.db import open_engine
+from agent.store.db import open_engine, open_store
 from agent.store.migrate import upgrade
+from tests.cost.cost_helpers import T0, request_row, steady_host, write
 
 
 def _seeded(url: str) -> None:
-    engine = open_engine(url)
-    upgrade(engine)
+    engine = open_store(url, upgrade=True)
     steady_host(engine)
     engine.dispose()
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from cost_helpers import T0, at, cost_settings, engine_row, request_row, steady_host, write
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -15,6 +14,7 @@ from agent.config import BaselineSettings, PlanQuarter
 from agent.cost.catalog import COST_METRICS
 from agent.cost.render import render_report
 from agent.cost.report import build_report, report_points, report_to_json, split_io
+from tests.cost.cost_helpers import T0, at, cost_settings, engine_row, request_row, steady_host, write
 
 H = timedelta(hours=1)
 SETTINGS = cost_settings(overhead_usd_per_month=Decimal("730"))

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from cost_helpers import T0
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.config import PricingSettings
 from agent.cost.measure import GpuHour
 from agent.cost.selfhosted import hour_cost
+from tests.cost.cost_helpers import T0
 
 H = timedelta(hours=1)
 

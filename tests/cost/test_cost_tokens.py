@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from cost_helpers import T0, at
 
 from agent.cost import histograms as hist
 from agent.cost.tokens import EngineReading, RequestTokens, measure_engine, proxy_hour
 from agent.samples import HistogramSnapshot
+from tests.cost.cost_helpers import T0, at
 
 H = timedelta(hours=1)
 

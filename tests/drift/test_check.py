@@ -31,20 +31,10 @@ from agent.drift.results import latest_results
 from agent.errors import DriftError
 from agent.samples import DriftResult
 from agent.store.db import open_engine
+from agent.store.rows import insert_rows
 from agent.store.schema import metadata
-from tests.drift.conftest import (
-    HOST,
-    NOW,
-    SETTINGS,
-    TOPIC_A,
-    TOPIC_B,
-    Traffic,
-    details,
-    insert,
-    make_records,
-    make_texts,
-    network_guard,
-)
+from tests.drift.conftest import details, network_guard
+from tests.support.traffic import HOST, NOW, SETTINGS, TOPIC_A, TOPIC_B, Traffic, make_records, make_texts
 
 SHIFTED_FEATURES = {"completion_tokens", "output_chars", "refusal", "json_valid"}
 RECORD_TESTED = {f.name for f in RECORD_FEATURES}
@@ -69,7 +59,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine,
     rows += make_texts(150, CUR_START, NOW, TOPIC_A + TOPIC_B, seed=4, model="steady")
     rows += make_texts(150, REF_START, CUR_START, TOPIC_A, seed=5, model="reworded")
     rows += make_texts(150, CUR_START, NOW, TOPIC_B, seed=6, model="reworded")
-    insert(engine, rows)
+    insert_rows(engine, rows)
     with network_guard() as attempts:
         results = run_drift_check(engine, SETTINGS, HOST, now=NOW)
     yield engine, results, attempts

@@ -7,14 +7,15 @@ import pytest
 from sqlalchemy import Engine
 
 from agent.drift.loader import load_records, load_texts, models_in_window
-from tests.drift.conftest import HOST, MODEL, NOW, TOPIC_A, Traffic, insert, make_records, make_texts
+from agent.store.rows import insert_rows
+from tests.support.traffic import HOST, MODEL, NOW, TOPIC_A, Traffic, make_records, make_texts
 
 START = NOW - timedelta(hours=10)
 
 
 def test_sample_is_capped_deterministic_and_spread_over_the_window(any_engine: Engine) -> None:
     records = make_records(1000, START, NOW, Traffic(), seed=1)
-    insert(any_engine, records)
+    insert_rows(any_engine, records)
     first = load_records(any_engine, HOST, MODEL, START, NOW, ("ts", "request_id"), max_rows=200)
     again = load_records(any_engine, HOST, MODEL, START, NOW, ("ts", "request_id"), max_rows=200)
     assert (first.n, first.available) == (200, 1000)
@@ -28,7 +29,7 @@ def test_sample_is_capped_deterministic_and_spread_over_the_window(any_engine: E
 
 
 def test_window_under_the_cap_is_read_whole(any_engine: Engine) -> None:
-    insert(any_engine, make_records(150, START, NOW, Traffic(), seed=2))
+    insert_rows(any_engine, make_records(150, START, NOW, Traffic(), seed=2))
     sample = load_records(any_engine, HOST, MODEL, START, NOW, ("request_id",), max_rows=200)
     assert (sample.n, sample.available) == (150, 150)
 
@@ -44,7 +45,7 @@ def test_only_this_hosts_successful_outputs_of_the_model_in_the_window_are_read(
         replace(good[0], request_id="too-early", ts=START - timedelta(seconds=1)),
         replace(good[0], request_id="at-the-end", ts=NOW),
     ]
-    insert(any_engine, good + noise)
+    insert_rows(any_engine, good + noise)
     sample = load_records(any_engine, HOST, MODEL, START, NOW, ("request_id",), max_rows=1000)
     assert sorted(r[0] for r in sample.rows) == sorted(r.request_id for r in good)
     assert models_in_window(any_engine, HOST, START, NOW) == [MODEL, "qwen"]
@@ -53,7 +54,7 @@ def test_only_this_hosts_successful_outputs_of_the_model_in_the_window_are_read(
 def test_expired_captured_texts_are_not_read(any_engine: Engine) -> None:
     kept = make_texts(5, START, NOW, TOPIC_A, seed=4)
     expired = make_texts(5, START, NOW - timedelta(hours=2), TOPIC_A, seed=5, retention=timedelta(hours=1))
-    insert(any_engine, kept + expired)
+    insert_rows(any_engine, kept + expired)
     sample = load_texts(any_engine, HOST, MODEL, START, NOW, NOW, max_rows=100)
     assert sorted(r[0] for r in sample.rows) == sorted(t.text for t in kept)
 

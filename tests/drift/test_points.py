@@ -15,7 +15,7 @@ from agent.drift.features import DATASET_FEATURE, INSUFFICIENT_METHOD, SHARE_MET
 from agent.drift.points import drift_points
 from agent.drift.results import write_results
 from agent.samples import DriftResult, Point, labels
-from tests.drift.conftest import HOST
+from tests.support.traffic import HOST
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -18,13 +18,13 @@ from agent.drift.features import DATASET_FEATURE
 from agent.drift.results import latest_results
 from agent.drift.worker import DriftWorker
 from agent.errors import DriftError
-from tests.drift.conftest import HOST, NOW, SETTINGS, Traffic
+from tests.support.traffic import HOST, NOW, SETTINGS, Traffic
 
 
 async def test_worker_computes_in_a_child_writes_results_and_leaves_the_loop_free(
-        fill: Callable[..., None], engine: Engine, db_file: str, guarded_children: Path) -> None:
+        fill: Callable[..., None], engine: Engine, sqlite_url: str, guarded_children: Path) -> None:
     fill(reference=Traffic(), current=Traffic().shifted())
-    worker = DriftWorker(db_file, SETTINGS, HOST)
+    worker = DriftWorker(sqlite_url, SETTINGS, HOST)
     beats = 0
 
     async def heartbeat() -> None:
@@ -65,23 +65,23 @@ def test_run_once_raises_the_childs_error(tmp_path: Path) -> None:
         worker.run_once(now=NOW)
 
 
-async def test_a_check_over_its_time_limit_is_killed(fill: Callable[..., None], db_file: str) -> None:
+async def test_a_check_over_its_time_limit_is_killed(fill: Callable[..., None], sqlite_url: str) -> None:
     fill()
-    worker = DriftWorker(db_file, SETTINGS, HOST, timeout_s=0.2)
+    worker = DriftWorker(sqlite_url, SETTINGS, HOST, timeout_s=0.2)
     assert await worker.tick(now=NOW) == []
     assert worker.last_error is not None and "timed out" in worker.last_error
     assert multiprocessing.active_children() == []
 
 
-async def test_disabled_drift_starts_no_child(db_file: str) -> None:
-    worker = DriftWorker(db_file, SETTINGS.model_copy(update={"enabled": False}), HOST)
+async def test_disabled_drift_starts_no_child(sqlite_url: str) -> None:
+    worker = DriftWorker(sqlite_url, SETTINGS.model_copy(update={"enabled": False}), HOST)
     assert await worker.tick(now=NOW) == []
     assert worker.last_duration_s is None
 
 
-async def test_cancelling_a_tick_kills_the_child(fill: Callable[..., None], db_file: str) -> None:
+async def test_cancelling_a_tick_kills_the_child(fill: Callable[..., None], sqlite_url: str) -> None:
     fill()
-    worker = DriftWorker(db_file, SETTINGS, HOST)
+    worker = DriftWorker(sqlite_url, SETTINGS, HOST)
     task = asyncio.create_task(worker.tick(now=NOW))
     await asyncio.sleep(0.3)
     task.cancel()
@@ -98,7 +98,7 @@ def test_the_childrens_network_guard_catches_an_attempt(guarded_children: Path) 
     assert "getaddrinfo 'pypi.org'" in guarded_children.read_text()
 
 
-def test_insufficient_data_summary_is_returned_by_the_child(fill: Callable[..., None], db_file: str) -> None:
+def test_insufficient_data_summary_is_returned_by_the_child(fill: Callable[..., None], sqlite_url: str) -> None:
     fill(n_ref=20, n_cur=20)
-    (summary,) = DriftWorker(db_file, SETTINGS, HOST).run_once(now=NOW)
+    (summary,) = DriftWorker(sqlite_url, SETTINGS, HOST).run_once(now=NOW)
     assert summary.feature == DATASET_FEATURE and not summary.drifted

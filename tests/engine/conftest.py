@@ -6,21 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from .pages import GrowingPage, V1Server, fixture_text
+from agent.sim.vllm_metrics import VllmMetrics
+from tests.support.clock import FakeClock
+from tests.support.pages import V1_ENGINES, V1_MODELS, GrowingPage, fixture_text
+
 from .replay import PageSource, ReplayServer, V1Source
-
-
-class FakeClock:
-    """A monotonic clock the test moves: each scrape in these tests is `interval` seconds apart."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -36,7 +26,7 @@ def capture_page() -> GrowingPage:
 
 @pytest.fixture
 def v1_source() -> V1Source:
-    return V1Source(V1Server(lora_adapters=("sql-tuned", "support-tuned")))
+    return V1Source(VllmMetrics(V1_MODELS, V1_ENGINES, lora_adapters=("sql-tuned", "support-tuned")))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 from aiohttp import web
 
-from .pages import Req, V1Server
+from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
 
 Mode = Literal["ok", "slow", "hang", "http500", "garbage", "binary", "empty", "html"]
 
@@ -77,20 +77,20 @@ class ReplayServer:
 
 
 class V1Source:
-    """Adapts pages.V1Server to PageSource: each step every (model, engine) finishes `per_step`
-    requests of its `Req`."""
+    """Adapts the vLLM page simulator (agent.sim.vllm_metrics) to PageSource: each step every
+    (model, engine) finishes `per_step` requests like its `FinishedRequest`."""
 
-    def __init__(self, server: V1Server, per_step: int = 1) -> None:
+    def __init__(self, server: VllmMetrics, per_step: int = 1) -> None:
         self.server = server
         self.per_step = per_step
-        self.requests: dict[tuple[str, str], Req] = {
-            (m, e): Req() for m in server.models for e in server.engines
+        self.requests: dict[tuple[str, str], FinishedRequest] = {
+            (m, e): FinishedRequest(m) for m in server.models for e in server.engines
         }
 
     def advance(self, steps: int = 1) -> None:
         for _ in range(steps):
-            for (model, engine), req in self.requests.items():
-                self.server.finish(model, engine, req, times=self.per_step)
+            for (_model, engine), req in self.requests.items():
+                self.server.record(req, engine=engine, times=self.per_step)
 
     def restart(self) -> None:
         self.server.restart()

@@ -18,9 +18,9 @@ from agent.concepts.engine import ENGINE_STORED_HISTOGRAMS, ENGINE_STORED_VALUES
 from agent.config import EngineSettings
 from agent.errors import ConfigError, EngineScrapeError
 from agent.samples import Collected, EngineSample, Point
+from tests.support.clock import FakeClock
+from tests.support.pages import GrowingPage, fixture_text
 
-from .conftest import FakeClock
-from .pages import GrowingPage, fixture_text
 from .replay import PageSource, ReplayServer, V1Source
 
 Start = Callable[..., Awaitable[ReplayServer]]
@@ -37,7 +37,7 @@ async def _scrapes(collector: EngineCollector, clock: FakeClock, n: int) -> Coll
     result = None
     for _ in range(n):
         result = await collector.collect()
-        clock.tick(5.0)
+        clock.advance(5.0)
     assert result is not None
     return result
 
@@ -154,7 +154,7 @@ async def test_a_failed_scrape_raises_with_an_up_zero_gap_and_nothing_else(repla
             await collector.collect()
         capture_page.advance()  # the server kept serving while its /metrics failed
         server.mode = "ok"
-        clock.tick(5.0)
+        clock.advance(5.0)
         recovered = await collector.collect()
     finally:
         await collector.close()
@@ -162,6 +162,7 @@ async def test_a_failed_scrape_raises_with_an_up_zero_gap_and_nothing_else(repla
     assert isinstance(failure, EngineScrapeError)
     assert failure.server == server.url and server.url in str(failure)
     gap = failure.collected
+    assert gap is not None
     assert gap.source == collector.name
     assert gap.points == (Point("campwatch_engine_up", 0.0, (("host", "node-1"), ("kind", "vllm"),
                                                              ("server", server.url))),)
@@ -196,8 +197,10 @@ async def test_a_slow_server_times_out_within_the_scrape_timeout(replay: Start, 
     finally:
         await collector.close()
     assert time.monotonic() - started < 1.5
-    assert caught.value.collected.points[0].value == 0.0
-    assert caught.value.collected.points[0].labels[1] == ("kind", "unknown")  # never scraped successfully
+    gap = caught.value.collected
+    assert gap is not None
+    assert gap.points[0].value == 0.0
+    assert gap.points[0].labels[1] == ("kind", "unknown")  # never scraped successfully
 
 
 async def test_a_hung_server_does_not_stall_another_collector(replay: Start, capture_page: GrowingPage,

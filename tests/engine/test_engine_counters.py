@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.collectors.engine.counters import adjusted_buckets, adjusted_total, increase, rate
+from agent.counters import adjusted_buckets, adjusted_total, rate, total_increase
 
 # A counter's life: segments of monotone growth, each after a restart starting near zero.
 _steps = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=1, max_size=20)
@@ -40,7 +40,7 @@ def test_rates_over_counters_with_resets_are_never_negative(segments: list[tuple
     samples = [(5.0 * i, v) for i, v in enumerate(values)]
     r = rate(samples)
     assert r is None or r >= 0
-    assert increase(values) >= 0
+    assert total_increase(values) >= 0
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,7 +59,7 @@ def test_adjusted_total_only_grows_and_counts_each_restart_from_zero(
     # the first reading is a baseline, not an increase; a restart whose new value is still above the old
     # one cannot be told apart from growth, so the adjusted increase never exceeds the true one (no spike)
     assert history[-1] - history[0] <= true_increase * (1 + 1e-9) + 1e-6
-    assert history[-1] - history[0] == pytest.approx(increase(values), rel=1e-9, abs=1e-6)
+    assert history[-1] - history[0] == pytest.approx(total_increase(values), rel=1e-9, abs=1e-6)
 
 
 @settings(max_examples=100, deadline=None)
@@ -82,7 +82,7 @@ def test_adjusted_histogram_buckets_never_go_down(increments: list[list[int]]) -
 
 def test_a_restart_counts_the_new_value_not_a_drop_or_a_jump() -> None:
     # 1000 -> 1100 (+100), restart -> 30 (+30 since zero), -> 80 (+50)
-    assert increase([1000, 1100, 30, 80]) == 180
+    assert total_increase([1000, 1100, 30, 80]) == 180
     assert rate([(0, 1000), (5, 1100), (10, 30), (15, 80)]) == pytest.approx(12.0)
 
 

@@ -8,8 +8,8 @@ from agent.collectors.engine.derive import SliDeriver
 from agent.collectors.engine.parse import parse_page
 from agent.collectors.engine.windows import Window, parse_window
 from agent.samples import Point
-
-from .pages import GrowingPage, Req, V1Server, fixture_text
+from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
+from tests.support.pages import GrowingPage, fixture_text
 
 MODEL = "facebook/opt-125m"
 W1, W5 = parse_window("1m"), parse_window("5m")
@@ -34,7 +34,7 @@ def _capture() -> GrowingPage:
                        counter_steps={"vllm:prefix_cache_queries_total": 40.0})
 
 
-def _run(deriver: SliDeriver, source: GrowingPage | V1Server, scrapes: int, t0: float = 0.0,
+def _run(deriver: SliDeriver, source: GrowingPage | VllmMetrics, scrapes: int, t0: float = 0.0,
          interval: float = 5.0) -> float:
     t = t0
     for _ in range(scrapes):
@@ -98,12 +98,12 @@ def test_restart_is_reported_once_when_counters_go_back() -> None:
 
 
 def test_quantiles_sum_buckets_across_engine_cores() -> None:
-    server = V1Server(models=("m",), engines=("0", "1"))
+    server = VllmMetrics(("m",), ("0", "1"))
     deriver = SliDeriver((W1,), interval_s=5.0)
     t = 0.0
     for _ in range(5):
-        server.finish("m", "0", Req(ttft_s=0.3))   # (0.25, 0.5]
-        server.finish("m", "1", Req(ttft_s=3.0))   # (2.5, 5]
+        server.record(FinishedRequest("m", ttft_seconds=0.3), engine="0")   # (0.25, 0.5]
+        server.record(FinishedRequest("m", ttft_seconds=3.0), engine="1")   # (2.5, 5]
         deriver.observe(t, parse_page(server.render()))
         t += 5
     points = deriver.points("h", "s")
@@ -167,7 +167,7 @@ def test_each_window_only_sees_its_own_span() -> None:
 
 def test_a_single_scrape_gives_gauges_but_no_rates_or_quantiles() -> None:
     deriver = SliDeriver((W1,), interval_s=5.0)
-    deriver.observe(0.0, parse_page(V1Server(models=("m",), engines=("0",)).render()))
+    deriver.observe(0.0, parse_page(VllmMetrics(("m",)).render()))
     names = _names(deriver.points("h", "s"))
     assert "campwatch_engine_requests_running_avg" in names
     assert "campwatch_engine_prompt_tokens_per_second" not in names
@@ -175,7 +175,7 @@ def test_a_single_scrape_gives_gauges_but_no_rates_or_quantiles() -> None:
 
 
 def test_no_traffic_in_the_window_gives_zero_rates_and_no_latency_or_ratio() -> None:
-    server = V1Server(models=("m",), engines=("0",))
+    server = VllmMetrics(("m",))
     deriver = SliDeriver((W1,), interval_s=5.0)
     _run(deriver, server, scrapes=4)
     points = deriver.points("h", "s")

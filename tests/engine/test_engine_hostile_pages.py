@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -17,8 +18,7 @@ from agent.config import EngineSettings
 from agent.errors import EngineScrapeError, PageError
 from agent.loglimit import MESSAGE_CHARS_MAX
 from agent.samples import Collected, EngineSample
-
-from .conftest import FakeClock
+from tests.support.clock import FakeClock
 
 WINDOWS = parse_windows(("1m",), 5.0)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,7 +53,7 @@ async def serve() -> AsyncIterator[Serve]:
         await runner.cleanup()
 
 
-def _collector(url: str, clock: FakeClock | None = None, **limits: int) -> EngineCollector:
+def _collector(url: str, clock: FakeClock | None = None, **limits: Any) -> EngineCollector:
     return EngineCollector(url, host="node-1", interval_s=5.0, timeout_s=4.0, windows=WINDOWS,
                            clock=clock or FakeClock(), **limits)
 
@@ -82,9 +82,11 @@ async def test_a_page_over_the_default_8_mib_limit_is_a_gap_naming_the_setting(s
         await _collect(_collector(await serve(handler)))
     message = str(caught.value)
     assert "engine.max_page_bytes" in message and str(8 * 1024 * 1024) in message
-    (row,) = caught.value.collected.rows
+    gap = caught.value.collected
+    assert gap is not None
+    (row,) = gap.rows
     assert isinstance(row, EngineSample) and row.up is False
-    assert caught.value.collected.points[0].value == 0.0
+    assert gap.points[0].value == 0.0
 
 
 async def test_a_chunked_page_without_length_stops_being_read_past_the_limit(serve: Serve) -> None:
@@ -201,7 +203,7 @@ async def test_a_negative_counter_is_neither_stored_nor_read_as_a_restart_in_rat
         try:
             for _ in pages:
                 results.append(await collector.collect())
-                clock.tick(5.0)
+                clock.advance(5.0)
         finally:
             await collector.close()
     assert "restarted" not in caplog.text

@@ -19,8 +19,8 @@ from agent.collectors.engine.maps import (
     ServerMap,
 )
 from agent.collectors.engine.parse import parse_page
-
-from .pages import V1Server, fixture_text
+from agent.sim.vllm_metrics import VllmMetrics
+from tests.support.pages import V1_ENGINES, V1_MODELS, fixture_text
 
 _TYPE_OF_CONCEPT = {**dict.fromkeys(COUNTERS, "counter"), **dict.fromkeys(GAUGES, "gauge"),
                     **dict.fromkeys(HISTOGRAMS, "histogram"), FINISH_REASONS: "counter", LORA_ADAPTERS: "info"}
@@ -79,13 +79,13 @@ def test_every_vllm_family_of_the_real_capture_is_mapped() -> None:
 def test_a_vllm_032_page_reports_no_unmapped_family_for_http_process_and_created_companions() -> None:
     # HTTP middleware, process/GC collectors and _created companions are known-ignorable;
     # vLLM 0.32's own new families are mapped
-    page = parse_page(V1Server(v032=True).render())
+    page = parse_page(VllmMetrics(V1_MODELS, V1_ENGINES, v032=True).render())
     assert page.unmapped == frozenset()
-    assert parse_page(V1Server(v032=True).render(), skip_unused=False).unmapped == frozenset()
+    assert parse_page(VllmMetrics(V1_MODELS, V1_ENGINES, v032=True).render(), skip_unused=False).unmapped == frozenset()
 
 
 def test_every_family_of_the_reference_v1_table_is_mapped() -> None:
-    page = parse_page(V1Server(lora_adapters=("a",)).render())
+    page = parse_page(VllmMetrics(V1_MODELS, V1_ENGINES, lora_adapters=("a",)).render())
     assert page.unmapped == frozenset()
 
 

@@ -9,8 +9,7 @@ import pytest
 from agent.collectors.engine.parse import parse_page
 from agent.errors import PageError
 from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
-
-from .pages import Req, V1Server, fixture_text
+from tests.support.pages import V1_ENGINES, V1_MODELS, fixture_text
 
 MODEL = "facebook/opt-125m"
 
@@ -62,18 +61,18 @@ def test_legacy_vllm_page_fills_the_same_concepts_from_the_old_names() -> None:
     metrics.set_load("m", running=3, waiting=2, kv_cache_usage=0.7)
     metrics.record(FinishedRequest("m", prompt_tokens=10, generation_tokens=5, queue_seconds=0.1,
                                    ttft_seconds=0.2, e2e_seconds=1.0, cached_prompt_tokens=4))
-    values = parse_page(metrics.render().decode()).series[("m", "0")]
+    values = parse_page(metrics.render()).series[("m", "0")]
     assert values.values["kv_cache_usage_ratio"] == 0.7
     assert values.values["prefix_cache_hits_total"] == 4
-    assert values.histograms["inter_token_latency_seconds"].count == 1
+    assert values.histograms["inter_token_latency_seconds"].count == 4  # one per output token after the first
 
 
 def test_v1_page_keeps_models_and_engine_cores_apart() -> None:
-    server = V1Server(models=("a", "b"), engines=("0", "1"))
-    server.finish("a", "0", Req(prompt_tokens=100, generation_tokens=10), times=2)
-    server.finish("a", "1", Req(prompt_tokens=7, generation_tokens=3, reason="length"))
-    server.finish("b", "1", Req(prompt_tokens=1, generation_tokens=1, reason="error"))
-    server.set_load("a", "1", running=5, waiting=1, kv=0.25)
+    server = VllmMetrics(("a", "b"), ("0", "1"))
+    server.record(FinishedRequest("a", prompt_tokens=100, generation_tokens=10), engine="0", times=2)
+    server.record(FinishedRequest("a", prompt_tokens=7, generation_tokens=3, finish_reason="length"), engine="1")
+    server.record(FinishedRequest("b", prompt_tokens=1, generation_tokens=1, finish_reason="error"), engine="1")
+    server.set_load("a", running=5, waiting=1, kv_cache_usage=0.25, engine="1")
     page = parse_page(server.render())
     assert set(page.series) == {("a", "0"), ("a", "1"), ("b", "0"), ("b", "1")}
     a0, a1, b0, b1 = (page.series[k].values for k in (("a", "0"), ("a", "1"), ("b", "0"), ("b", "1")))
@@ -86,7 +85,7 @@ def test_v1_page_keeps_models_and_engine_cores_apart() -> None:
 
 
 def test_lora_adapters_come_from_the_latest_lora_requests_info_sample() -> None:
-    page = parse_page(V1Server(lora_adapters=("sql-tuned", "support-tuned")).render())
+    page = parse_page(VllmMetrics(V1_MODELS, V1_ENGINES, lora_adapters=("sql-tuned", "support-tuned")).render())
     assert {(a.adapter, a.state) for a in page.lora} == {
         ("sql-tuned", "running"), ("support-tuned", "running"), ("support-tuned", "waiting")}
 
@@ -185,7 +184,7 @@ def test_nan_values_are_skipped_not_stored() -> None:
     fixture_text("vllm/datadog_vllm_metrics.txt"),
     fixture_text("sglang/sglang_metrics.txt"),
     fixture_text("tgi/tgi_metrics.txt"),
-    V1Server(lora_adapters=("a", "b")).render(),
+    VllmMetrics(V1_MODELS, V1_ENGINES, lora_adapters=("a", "b")).render(),
 ], ids=["capture", "sglang", "tgi", "v1"])
 def test_skipping_unused_families_before_parsing_changes_nothing(text: str) -> None:
     assert parse_page(text) == parse_page(text, skip_unused=False)

@@ -13,8 +13,7 @@ from agent.collectors.engine.derive import PeakFigures, SliDeriver
 from agent.collectors.engine.parse import parse_page
 from agent.collectors.engine.windows import parse_window
 from agent.samples import Point
-
-from .pages import V1Server
+from agent.sim.vllm_metrics import FinishedRequest, VllmMetrics
 
 W1 = parse_window("1m")
 MODEL = "m"
@@ -149,7 +148,7 @@ def test_cached_prompt_tokens_are_kept_by_cache_tier() -> None:
 
 
 def test_unmapped_counts_only_engine_families_campwatch_should_know() -> None:
-    base = V1Server(models=(MODEL,), engines=("0",)).render()
+    base = VllmMetrics((MODEL,)).render()
     extra = "\n".join([
         "# TYPE python_gc_objects_collected_total counter", 'python_gc_objects_collected_total{generation="0"} 1.0',
         "# TYPE process_open_fds gauge", "process_open_fds 9.0",
@@ -253,15 +252,13 @@ def test_engine_rows_store_the_newer_counters_and_raw_points_export_cache_tiers(
     from agent.collectors.engine.collector import EngineCollector
     from agent.samples import EngineSample
 
-    from .pages import Req
-
-    server = V1Server(models=(MODEL,), engines=("0",), v032=True)
-    server.finish(MODEL, "0", Req(prompt_tokens=100, generation_tokens=50, cached_tokens=30))
+    server = VllmMetrics((MODEL,), v032=True)
+    server.record(FinishedRequest(MODEL, prompt_tokens=100, generation_tokens=50, cached_prompt_tokens=30))
     collector = EngineCollector("http://127.0.0.1:1/metrics", host="h", interval_s=5.0, timeout_s=1.0,
                                 windows=(W1,), clock=lambda: 0.0)
     collected = collector._digest(server.render(), 0.0, datetime.now(UTC))
     (row,) = [r for r in collected.rows if isinstance(r, EngineSample)]
-    assert row.values["estimated_flops_total"] == 2 * 8e9 * 150
+    assert row.values["estimated_flops_total"] == 2 * 8e9 * (150 - 30)  # cached prompt tokens cost no compute
     assert row.values["admission_rejections_total"] == 0.0
     tiers = {dict(p.labels)["source"]: p.value for p in collected.points
              if p.name == "campwatch_engine_cached_prompt_tokens_by_source_total"}
@@ -276,8 +273,7 @@ def test_every_family_of_the_real_vllm_032_captures_is_mapped_and_none_counts_as
     from prometheus_client.parser import text_string_to_metric_families
 
     from agent.collectors.engine.maps import SERVER_MAPS, is_ignorable
-
-    from .pages import fixture_text
+    from tests.support.pages import fixture_text
 
     text = fixture_text(path)
     page = parse_page(text)
@@ -291,7 +287,7 @@ def test_every_family_of_the_real_vllm_032_captures_is_mapped_and_none_counts_as
 
 
 def test_the_real_032_load_gives_the_http_error_rate_and_no_mfu_without_the_flag() -> None:
-    from .pages import fixture_text
+    from tests.support.pages import fixture_text
 
     idle, loaded = fixture_text(_REAL_032[0]), fixture_text(_REAL_032[1])
     points = _derive([idle, loaded], peak=H100, interval=30.0)
@@ -309,7 +305,7 @@ def test_the_real_032_load_gives_the_http_error_rate_and_no_mfu_without_the_flag
 
 
 def test_the_real_llama_cpp_capture_gives_prompt_cache_and_per_token_slis_computed_by_hand() -> None:
-    from .pages import fixture_text
+    from tests.support.pages import fixture_text
 
     idle, loaded = fixture_text("llamacpp/llamacpp_metrics_idle.txt"), fixture_text("llamacpp/llamacpp_metrics.txt")
     page = parse_page(loaded)

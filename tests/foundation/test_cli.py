@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.store.migrate import head_revision
+from tests.support.net import free_port
 
 
 def test_check_config_prints_resolved_settings_with_secrets_masked(tmp_path: Path) -> None:
@@ -44,14 +44,8 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     assert f"is at revision {head_revision()}" in result.output.replace("\n", " ")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_run_serves_metrics_with_an_unreachable_engine_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
-    port, dead = _free_port(), _free_port()
+    port, dead = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPWATCH_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "run", "--no-gpu", "--db", f"sqlite:///{tmp_path / 'r.db'}",

@@ -69,10 +69,12 @@ def agent_imports(root: Path) -> list[Import]:
         package = importer if path.name == "__init__.py" else importer.rpartition(".")[0]
         rel = str(path.relative_to(root))
         for node in ast.walk(ast.parse(path.read_text(), filename=rel)):
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 if node.level:
                     base = package.split(".")[: len(package.split(".")) - node.level + 1]
                     module = ".".join([*base, *([node.module] if node.module else [])])

@@ -15,6 +15,7 @@ import pytest
 
 from agent.errors import ListenError
 from agent.listen import bind_listeners, bound_port
+from tests.support.net import free_port
 
 
 @pytest.fixture
@@ -54,9 +55,7 @@ def test_run_exits_2_naming_the_metrics_port_it_cannot_bind(tmp_path: Path, take
 
 
 def test_run_exits_2_naming_the_proxy_port_it_cannot_bind(tmp_path: Path, taken: int) -> None:
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        metrics_port = free.getsockname()[1]
+    metrics_port = free_port()
     result = _run(tmp_path, "--metrics-port", str(metrics_port), "--proxy-listen", f"127.0.0.1:{taken}",
                   "--proxy-upstream", "http://127.0.0.1:9")
     assert result.returncode == 2, result.stderr

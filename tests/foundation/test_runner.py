@@ -4,8 +4,10 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
@@ -15,8 +17,7 @@ from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
 from agent.runner import Runner
 from agent.samples import Collected, GpuSample, Point, labels
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.schema import gpu_samples
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
@@ -65,9 +66,8 @@ class Crashing(Failing):
         raise ZeroDivisionError("bug")
 
 
-async def test_failing_collectors_are_isolated_and_reported_while_others_store_and_expose(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+async def test_failing_collectors_are_isolated_and_reported_while_others_store_and_expose(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     good, bad, buggy = Ticking(), Failing(), Crashing()
@@ -96,9 +96,8 @@ async def test_failing_collectors_are_isolated_and_reported_while_others_store_a
     assert stored == good.calls  # the final flush at shutdown lost nothing
 
 
-async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     snapshot.replace("engine:x", [Point("campwatch_engine_requests_running", 5.0)])
@@ -121,9 +120,8 @@ async def test_gap_rows_of_a_failed_scrape_replace_stale_points(tmp_path) -> Non
 
 
 async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_last_flush_still_runs(
-        tmp_path, caplog) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     good = Ticking()
@@ -154,9 +152,9 @@ def _agent_values(telemetry: Telemetry, name: str) -> dict[str, float]:
     return {dict(p.labels)["collector"]: p.value for p in telemetry.points() if p.name == name}
 
 
-async def test_a_cost_job_raising_a_store_error_shows_up_0_for_its_part_and_recovers_to_1(tmp_path, caplog) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+async def test_a_cost_job_raising_a_store_error_shows_up_0_for_its_part_and_recovers_to_1(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     seen: list[tuple[dict[str, float], dict[str, float], list[str]]] = []
@@ -192,9 +190,8 @@ async def test_a_cost_job_raising_a_store_error_shows_up_0_for_its_part_and_reco
     assert not any(r.exc_info for r in caplog.records if r.name == "agent.runner")  # a CampwatchError: one line
 
 
-async def test_a_service_that_cannot_start_is_booked_like_any_failed_part(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+async def test_a_service_that_cannot_start_is_booked_like_any_failed_part(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
 
@@ -215,9 +212,8 @@ async def test_a_service_that_cannot_start_is_booked_like_any_failed_part(tmp_pa
     assert health["failing"] == ["otlp"]
 
 
-async def test_a_part_that_could_not_be_built_is_failing_from_the_start(tmp_path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade(engine)
+async def test_a_part_that_could_not_be_built_is_failing_from_the_start(tmp_path: Path) -> None:
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
     snapshot = Snapshot()
     runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry), snapshot=snapshot, telemetry=telemetry,

@@ -9,12 +9,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from agent.samples import EngineSample, GpuSample, HistogramSnapshot
-from agent.store.db import open_engine
-from agent.store.maintenance import apply_retention, as_utc, maintain
+from agent.store.db import open_engine, open_store
+from agent.store.maintenance import apply_retention, maintain
 from agent.store.migrate import head_revision, upgrade
 from agent.store.schema import engine_rollups_1m, engine_samples, gpu_rollups_1m, gpu_samples, metadata
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
+from agent.utc import as_utc
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -45,8 +46,7 @@ def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
 
 
 def test_writer_flushes_all_queued_rows_in_one_transaction_on_both_backends(db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     rows = [gpu(T0 + timedelta(seconds=i), 1000.0 + i) for i in range(50)]
@@ -60,6 +60,7 @@ def test_writer_flushes_all_queued_rows_in_one_transaction_on_both_backends(db_u
         assert conn.execute(select(func.count()).select_from(gpu_samples)).scalar() == 50
         stored = conn.execute(select(engine_samples)).one()
         ts = conn.execute(select(gpu_samples.c.ts).order_by(gpu_samples.c.ts)).scalars().first()
+    assert ts is not None
     assert as_utc(ts) == T0
     assert json.loads(stored.histograms)["ttft_seconds"]["buckets"][-1] == ["+Inf", 5.0]
     assert telemetry.written_count("gpu_samples") == 50
@@ -87,8 +88,7 @@ def test_full_queue_drops_and_counts_the_overflow(sqlite_url: str) -> None:
 
 
 def test_rollup_energy_survives_a_counter_reset(db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     writer = StoreWriter(engine, Telemetry("h1"))
     # minute 0: energy 1000 -> 1590 (+590 over 60 samples); minute 1: reset to 5 then climbs by 10/s
     rows = [gpu(T0 + timedelta(seconds=i), 1000.0 + 10 * i) for i in range(60)]
@@ -114,8 +114,7 @@ def test_rollup_energy_survives_a_counter_reset(db_url: str) -> None:
 
 
 def test_engine_rollup_counts_token_increase_across_a_restart(sqlite_url: str) -> None:
-    engine = open_engine(sqlite_url)
-    upgrade(engine)
+    engine = open_store(sqlite_url, upgrade=True)
     writer = StoreWriter(engine, Telemetry("h1"))
     counters = [100.0, 200.0, 300.0, 20.0, 70.0]  # server restarted between 300 and 20
     rows = [EngineSample(ts=T0 + timedelta(seconds=10 * i), host="h1", server="s", kind="vllm", model="m",
@@ -131,8 +130,7 @@ def test_engine_rollup_counts_token_increase_across_a_restart(sqlite_url: str) -
 
 
 def test_retention_deletes_only_rolled_up_raw_rows_of_this_host(sqlite_url: str) -> None:
-    engine = open_engine(sqlite_url)
-    upgrade(engine)
+    engine = open_store(sqlite_url, upgrade=True)
     writer = StoreWriter(engine, Telemetry("h1"))
     old = T0 - timedelta(days=10)
     writer.offer([gpu(old + timedelta(seconds=i), float(i)) for i in range(3)]

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gpu_helpers import FakeClock, FakeNvml, GpuRun
+
+from tests.gpu.gpu_helpers import FakeClock, FakeNvml, GpuRun
 
 
 @pytest.fixture(scope="session")

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
 from agent.config import GpuSettings
-from agent.samples import Collected, Point
+from agent.samples import Collected, GpuSample, Point
+from tests.support.clock import FakeClock
+from tests.support.fakenvml import FakeNvml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakenvml"))
-from fakenvml_harness import FakeNvml
-
-__all__ = ["FakeClock", "FakeNvml", "GpuRun", "has", "points_named", "value"]
-
-
-class FakeClock:
-    """Monotonic seconds that move only when told."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+__all__ = ["FakeClock", "FakeNvml", "GpuRun", "gpu_rows", "has", "points_named", "value"]
 
 
 class GpuRun:
@@ -72,6 +57,13 @@ class GpuRun:
 
 def points_named(collected: Collected, name: str) -> list[Point]:
     return [p for p in collected.points if p.name == name]
+
+
+def gpu_rows(collected: Collected) -> list[GpuSample]:
+    """The collected rows, each checked to be a GPU sample."""
+    rows = [row for row in collected.rows if isinstance(row, GpuSample)]
+    assert len(rows) == len(collected.rows), f"expected only GPU samples, got {collected.rows}"
+    return rows
 
 
 def value(collected: Collected, name: str, gpu: int = 0, **extra: str) -> float:

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from gpu_helpers import GpuRun, has, points_named, value
 
 from agent.catalog import CATALOG
 from agent.collectors.gpu.fields import BUNDLED_FIELDS
 from agent.concepts.gpu import GPU_STORED_FIELDS
+from tests.gpu.gpu_helpers import GpuRun, gpu_rows, has, points_named, value
 
 H100_TOTAL = 85520809984.0
 H100_USED = 76965813248.0
@@ -68,8 +68,8 @@ def test_rows_hold_one_sample_per_gpu_with_the_stored_field_names(gpu_run: GpuRu
     gpu_run.tick(3)
     out = collector.collect_sync()
     assert out.source == "gpu"
-    assert [row.gpu_index for row in out.rows] == list(range(8))
-    row = out.rows[4]
+    assert [row.gpu_index for row in gpu_rows(out)] == list(range(8))
+    row = gpu_rows(out)[4]
     assert row.up and not row.simulated
     assert row.host == "node-a" and row.model == "NVIDIA H100 80GB HBM3" and row.pci_bus_id == "00000000:58:00.0"
     assert set(GPU_STORED_FIELDS) <= set(row.values)
@@ -100,7 +100,7 @@ def test_unsupported_fields_are_skipped_recorded_and_never_asked_again(gpu_run: 
     for out in outs:
         assert not points_named(out, "campwatch_gpu_fan_speed_ratio")
         assert not points_named(out, "campwatch_gpu_retired_pages_single_bit")
-        assert "fan_speed_ratio" not in out.rows[0].values
+        assert "fan_speed_ratio" not in gpu_rows(out)[0].values
     assert collector.unsupported_fields(0) == {
         "fan_speed_ratio": "not supported", "retired_pages_single_bit": "not supported",
         "retired_pages_double_bit": "not supported", "retired_pages_pending": "not supported",
@@ -124,7 +124,7 @@ def test_energy_is_the_sum_of_counter_differences(gpu_run: GpuRun) -> None:
     totals = [value(out, "campwatch_gpu_energy_joules_total", 6) for out in outs]
     # one step is one second of the scenario's power: 72, 310, 655, 699 W
     assert totals == [0.0, 72.0, 382.0, 1037.0, 1736.0]
-    assert outs[-1].rows[6].values["energy_joules_total"] == 1736.0
+    assert gpu_rows(outs[-1])[6].values["energy_joules_total"] == 1736.0
 
 
 def test_an_energy_counter_reset_adds_no_negative_and_no_spike(gpu_run: GpuRun) -> None:
@@ -188,7 +188,7 @@ def test_xid_errors_are_counted_per_code_from_a_non_blocking_event_poll(gpu_run:
     assert value(last, "campwatch_gpu_xid_errors_total", 3, xid="13") == 2.0  # a counter, not the last value
     assert value(last, "campwatch_gpu_xid_errors_total", 3, xid="48") == 1.0
     assert value(last, "campwatch_gpu_xid_errors_total", 1, xid="79") == 1.0  # counted while the GPU is down
-    assert last.rows[3].values["xid_errors_total"] == 3.0
+    assert gpu_rows(last)[3].values["xid_errors_total"] == 3.0
     assert not has(last, "campwatch_gpu_xid_errors_total", 0)
 
 
@@ -199,13 +199,13 @@ def test_a_lost_gpu_goes_down_alone_and_comes_back_after_backoff(gpu_run: GpuRun
     assert [u[1] for u in ups] == [1, 1, 0, 0, 0, 1, 1]  # lost at step 2, answers again from step 5
     assert all(u[0] == u[2] == u[3] == 1 for u in ups)
     down = outs[3]
-    assert not down.rows[1].up and down.rows[1].values == {}
-    assert down.rows[1].uuid == "GPU-00000000-0000-4000-8000-000000000001"
+    assert not gpu_rows(down)[1].up and gpu_rows(down)[1].values == {}
+    assert gpu_rows(down)[1].uuid == "GPU-00000000-0000-4000-8000-000000000001"
     assert not has(down, "campwatch_gpu_power_watts", 1)  # a gap, not stale values
     assert value(down, "campwatch_gpu_power_watts", 0) == 400.0
     # lost at t=2: retried at t=3 (fails, next wait 2 s), then at t=5, when it answers
     assert gpu_run.fake.calls("nvmlDeviceGetHandleByUUID") == 2
-    assert outs[5].rows[1].up and outs[5].rows[1].values["power_watts"] == 400.0
+    assert gpu_rows(outs[5])[1].up and gpu_rows(outs[5])[1].values["power_watts"] == 400.0
 
 
 def test_the_retry_backoff_doubles_up_to_a_ceiling(gpu_run: GpuRun) -> None:
@@ -225,9 +225,9 @@ def test_an_unknown_error_marks_only_that_gpu_down(gpu_run: GpuRun) -> None:
 def test_a_gpu_lost_at_discovery_is_reported_down_then_picked_up(gpu_run: GpuRun) -> None:
     collector = gpu_run.collector("devices = 2\ngpu1.error = nvmlDeviceGetHandleByIndex_v2 GpuIsLost 0 0\n")
     outs = gpu_run.cycles(collector, 2)
-    assert not outs[0].rows[1].up and outs[0].rows[1].uuid == ""
+    assert not gpu_rows(outs[0])[1].up and gpu_rows(outs[0])[1].uuid == ""
     assert value(outs[0], "campwatch_gpu_up", 1) == 0.0
-    assert outs[1].rows[1].up and outs[1].rows[1].uuid == "GPU-00000000-0000-4000-8000-000000000001"
+    assert gpu_rows(outs[1])[1].up and gpu_rows(outs[1])[1].uuid == "GPU-00000000-0000-4000-8000-000000000001"
     assert value(outs[1], "campwatch_gpu_utilization_ratio", 1) == 0.5
 
 
@@ -241,7 +241,7 @@ def test_no_permission_skips_the_field_with_one_warning(gpu_run: GpuRun, caplog:
     assert all(not has(o, "campwatch_gpu_process_memory_bytes", 2) for o in outs)
     assert value(outs[0], "campwatch_gpu_up", 2) == 1.0
     assert not has(outs[0], "campwatch_gpu_power_watts", 2)  # power unsupported there, not zero
-    assert "power_watts" not in outs[0].rows[2].values
+    assert "power_watts" not in gpu_rows(outs[0])[2].values
 
 
 def test_a_100_with_mig_reports_each_instance(gpu_run: GpuRun) -> None:

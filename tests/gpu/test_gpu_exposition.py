@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from gpu_helpers import GpuRun
 from prometheus_client import generate_latest
 
 from agent.catalog import CATALOG
 from agent.exporters.prometheus import build_registry
 from agent.exporters.snapshot import Snapshot
+from tests.gpu.gpu_helpers import GpuRun
 
 
 def test_failing_gpu_scenario_renders_up_xid_counters_and_gaps(gpu_run: GpuRun) -> None:

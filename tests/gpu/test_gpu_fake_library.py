@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pynvml
 import pytest
-from gpu_helpers import FakeNvml
 
 import agent.collectors.gpu.nvml as nvml_driver
 from agent.collectors.gpu.collector import build_gpu_collector
 from agent.config import GpuSettings
 from agent.errors import NvmlUnavailable
+from tests.gpu.gpu_helpers import FakeNvml
 
 _C_NAME = re.compile(r'_nvmlGetFunctionPointer\("(\w+)"\)')
 _PY_CALL = re.compile(r"\b(nvml[A-Z]\w*)\(")

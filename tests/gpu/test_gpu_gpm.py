@@ -7,12 +7,12 @@ import logging
 from pathlib import Path
 
 import pytest
-from gpu_helpers import FakeNvml, GpuRun, has, points_named, value
 
 from agent.collectors.gpu.fields import BUNDLED_FIELDS
 from agent.collectors.gpu.inventory import describe_gpus
 from agent.collectors.gpu.nvml import NvmlDriver
 from agent.collectors.gpu.sources import DEVICE_READINGS
+from tests.gpu.gpu_helpers import FakeNvml, GpuRun, gpu_rows, has, points_named, value
 
 MIB = 1024.0 * 1024.0
 GPM_METRICS = tuple(f"campwatch_gpu_{field}" for field in DEVICE_READINGS["gpm"])
@@ -67,7 +67,7 @@ def test_each_cycle_takes_one_gpm_sample_per_gpu_and_allocates_nothing_new(gpu_r
 def test_gpm_values_are_stored_in_the_gpu_rows(gpu_run: GpuRun) -> None:
     collector = gpu_run.collector("h100_8gpu")
     gpu_run.tick(3)
-    row = collector.collect_sync().rows[2]
+    row = gpu_rows(collector.collect_sync())[2]
     assert row.values["sm_active_ratio"] == pytest.approx((0.30 + 0.72 + 0.80) / 3)
     assert row.values["nvlink_tx_bytes_per_second"] == pytest.approx(18000 * MIB)
 
@@ -83,10 +83,10 @@ def test_an_a100_without_gpm_collects_exactly_what_it_did_before_gpm_existed(
     before = gpu_run.cycles(gpu_run.collector("a100_4gpu", fields_file=_fields_without(tmp_path, ("gpm",))), 3)
     for out in now:
         assert not any(points_named(out, name) for name in GPM_METRICS)
-        assert all(name not in out.rows[0].values for name in DEVICE_READINGS["gpm"])
+        assert all(name not in gpu_rows(out)[0].values for name in DEVICE_READINGS["gpm"])
     assert [sorted((p.name, p.labels, p.value) for p in out.points) for out in now] == \
         [sorted((p.name, p.labels, p.value) for p in out.points) for out in before]
-    assert [out.rows[1].values for out in now] == [out.rows[1].values for out in before]
+    assert [gpu_rows(out)[1].values for out in now] == [gpu_rows(out)[1].values for out in before]
 
 
 def test_a_gpu_without_gpm_is_never_sampled(gpu_run: GpuRun) -> None:

@@ -6,13 +6,13 @@ import io
 from pathlib import Path
 
 import pytest
-from gpu_helpers import FakeNvml
 from rich.console import Console
 
 from agent.collectors.gpu.inventory import describe_gpus, render_gpus
 from agent.collectors.gpu.nvml import NvmlDriver
 from agent.errors import NvmlUnavailable
 from agent.sim.gpu import SimulatedGpu
+from tests.gpu.gpu_helpers import FakeNvml
 
 
 def test_an_h100_host_lists_eight_gpus_and_their_unsupported_fields(fake_nvml: FakeNvml) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from gpu_helpers import GpuRun, points_named
 
 from agent.collectors.gpu.scope import requested_devices
 from agent.errors import ConfigError, NvmlUnavailable
+from tests.gpu.gpu_helpers import GpuRun, points_named
 
 
 def uuid(index: int) -> str:

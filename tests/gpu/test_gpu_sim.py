@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gpu_helpers import FakeClock, points_named, value
 
 from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
 from agent.config import GpuSettings
 from agent.sim.gpu import SimulatedGpu
+from tests.gpu.gpu_helpers import FakeClock, gpu_rows, points_named, value
 
 TOTAL = 85_520_809_984.0
 
@@ -29,7 +29,7 @@ def _collector(sim: SimulatedGpu, clock: FakeClock, proc_root: Path) -> GpuColle
 def test_simulated_samples_are_marked_and_named_simulated(clock: FakeClock, proc_root: Path) -> None:
     collector = _collector(SimulatedGpu(count=2, clock=clock), clock, proc_root)
     out = collector.collect_sync()
-    assert [row.simulated for row in out.rows] == [True, True]
+    assert [row.simulated for row in gpu_rows(out)] == [True, True]
     assert all("Simulated" in row.model for row in out.rows)
     assert all("Simulated" in dict(p.labels)["model"] for p in out.points)
 

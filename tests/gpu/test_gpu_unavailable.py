@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from gpu_helpers import FakeNvml
 
 from agent.collectors.gpu.collector import build_gpu_collector
 from agent.config import GpuSettings
 from agent.errors import FieldSpecError, NvmlUnavailable
+from tests.gpu.gpu_helpers import FakeNvml
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import aiohttp
 from aiohttp import web
 
-from tests.integration.sidecar import free_port
+from tests.support.net import free_port
 
 
 class Campwatch:

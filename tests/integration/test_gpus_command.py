@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.fakenvml.fakenvml_harness import SCENARIOS, build_fake_library
+from tests.support.fakenvml import SCENARIOS, build_fake_library
 
 
 def run_gpus(env_extra: dict[str, str]) -> subprocess.CompletedProcess[str]:

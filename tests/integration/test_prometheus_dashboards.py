@@ -19,7 +19,8 @@ import pytest
 
 from agent.exporters.dashboards import DASHBOARDS
 from agent.sim.model_server import DEFAULT_MODEL, SimServerConfig, SimulatedModelServer, start_server
-from tests.integration.sidecar import Sidecar, free_port, repo_root
+from tests.integration.sidecar import Sidecar, repo_root
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 RULES = repo_root() / "dashboards" / "alerts" / "campwatch.rules.yml"

@@ -18,7 +18,8 @@ from click.testing import CliRunner, Result
 
 from agent.cli import main
 from tests.integration.faults import Campwatch, EndlessStream
-from tests.integration.sidecar import free_port, repo_root
+from tests.integration.sidecar import repo_root
+from tests.support.net import free_port
 
 MARKER = "S3cr3tMarker"
 PAGE = (repo_root() / "tests" / "fixtures" / "vllm" / "datadog_vllm_metrics.txt").read_text()

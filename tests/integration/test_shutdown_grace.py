@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.integration.faults import Campwatch, EndlessStream
-from tests.integration.sidecar import free_port
+from tests.support.net import free_port
 from tests.support.private_pg import PrivatePostgres
 
 GRACE_S = 2.0
@@ -91,9 +92,9 @@ async def test_sigterm_exits_0_within_the_grace_with_a_stream_open_and_the_sqlit
 
 
 @pytest.fixture
-def private_pg() -> PrivatePostgres:
+def private_pg() -> Iterator[PrivatePostgres]:
     pg = PrivatePostgres()
-    yield pg  # type: ignore[misc]
+    yield pg
     pg.destroy()
 
 

@@ -4,14 +4,16 @@ whose counters move, rows in the store, /metrics parsed back with prometheus_cli
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from agent.store.db import open_engine
 from agent.store.schema import engine_samples, gpu_samples
-from tests.engine.pages import GrowingPage, fixture_text
 from tests.engine.replay import ReplayServer
 from tests.integration.sidecar import Sidecar
+from tests.support.pages import GrowingPage, fixture_text
 
 
 async def test_sidecar_collects_stores_and_exposes_gpus_and_engine(db_url: str) -> None:
@@ -58,7 +60,7 @@ async def test_sidecar_collects_stores_and_exposes_gpus_and_engine(db_url: str) 
     assert len(tokens) >= 3 and tokens[-1] > tokens[0]  # the replayed counters moved and were stored
 
 
-async def test_missing_nvml_library_is_one_clear_message_and_the_engine_keeps_going(tmp_path) -> None:
+async def test_missing_nvml_library_is_one_clear_message_and_the_engine_keeps_going(tmp_path: Path) -> None:
     page = GrowingPage(fixture_text("vllm/datadog_vllm_metrics.txt"))
     replay = ReplayServer(page)
     url = await replay.start()

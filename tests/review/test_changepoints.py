@@ -14,15 +14,13 @@ import pytest
 from agent.review import changepoints, frames
 from agent.review.drift_review import DESCRIPTORS
 from agent.sim.history import HistoryPlan, seed_history
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 
 END = datetime(2026, 9, 20, tzinfo=UTC)
 
 
 def seeded_requests(tmp: Path, drift_last_days: float) -> pd.DataFrame:
-    engine = open_engine(f"sqlite:///{tmp / f'cp-{drift_last_days}.db'}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{tmp / f'cp-{drift_last_days}.db'}", upgrade=True)
     seed_history(engine, HistoryPlan(days=8, end=END, request_record_days=8, drift_last_days=drift_last_days,
                                      drift_checks=False))
     requests = frames.requests(engine, since=END - timedelta(days=30), until=END)

@@ -14,8 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from agent.sim.history import HistoryPlan, seed_history
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_engine, open_store
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 END = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -28,8 +27,7 @@ SEEDED: dict[str, int] = {}
 def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("review") / "history.db"
     url = f"sqlite:///{path}"
-    engine = open_engine(url)
-    upgrade(engine)
+    engine = open_store(url, upgrade=True)
     SEEDED.update(seed_history(engine, HistoryPlan(days=20, end=END, request_record_days=10)))
     engine.dispose()
     config = path.with_suffix(".toml")
@@ -40,7 +38,7 @@ def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def run(name: str, env: dict[str, str]) -> nbformat.NotebookNode:
-    book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    book: nbformat.NotebookNode = nbformat.read(NOTEBOOKS / name, as_version=4)  # type: ignore[no-untyped-call]
     old = dict(os.environ)
     os.environ.update(env)
     try:

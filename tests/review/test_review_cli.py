@@ -19,8 +19,7 @@ from click.testing import CliRunner
 
 from agent.cli import main
 from agent.sim.history import HistoryPlan, seed_history
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_engine, open_store
 
 END = datetime(2026, 9, 20, tzinfo=UTC)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,8 +34,7 @@ PROBE = ("<script>window.addEventListener('load', () => { document.body.setAttri
 @pytest.fixture(scope="module")
 def quarter_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("review-cli") / "quarter.db"
-    engine = open_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    engine = open_store(f"sqlite:///{path}", upgrade=True)
     seed_history(engine, HistoryPlan(days=8, gpus=2, end=END, request_record_days=8))
     engine.dispose()
     return path
@@ -46,7 +44,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def rendered(page: Path, tmp: Path) -> tuple[list[list[object]], str]:
+def rendered(page: Path, tmp: Path) -> tuple[list[tuple[bool, int, int]], str]:
     """Open the page in headless Chromium: each image's (complete, naturalWidth, naturalHeight) and
     the page's text after load."""
     assert CHROMIUM, "chromium is not installed (.ci/run installs the Debian chromium package)"
@@ -58,7 +56,8 @@ def rendered(page: Path, tmp: Path) -> tuple[list[list[object]], str]:
     found = re.search(r'data-images="([^"]*)"', dom)
     assert found, "the page's load handler did not run"
     text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
-    return json.loads(html.unescape(found.group(1))), re.sub(r"\s+", " ", text)
+    images: list[tuple[bool, int, int]] = [tuple(image) for image in json.loads(html.unescape(found.group(1)))]
+    return images, re.sub(r"\s+", " ", text)
 
 
 def test_review_html_renders_every_figure_and_equals_cost_json(quarter_db: Path, tmp_path: Path) -> None:
@@ -151,7 +150,7 @@ def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(q
     report = quarterly.quarter_report(engine, CostSettings(), "2026Q3", now=END)
     engine.dispose()
     for fig in (quarterly.cost_figure(report), quarterly.per_mtok_figure(report)):
-        FigureCanvasAgg(fig).draw()
+        FigureCanvasAgg(fig).draw()  # type: ignore[no-untyped-call]
         ax = fig.axes[0]
         assert ax.get_yscale() == "linear"  # $0.28 to $15/Mtok: no log axis needed
         ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
@@ -163,8 +162,7 @@ def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(q
 
 @pytest.mark.postgres
 def test_review_on_postgresql_equals_cost_json(pg_url: str, tmp_path: Path) -> None:
-    engine = open_engine(pg_url)
-    upgrade(engine)
+    engine = open_store(pg_url, upgrade=True)
     written = seed_history(engine, HistoryPlan(days=3, gpus=1, end=END, request_record_days=3, drift_checks=False))
     engine.dispose()
     assert written["cost_hours"] == 3 * 24

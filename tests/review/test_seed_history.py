@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
 
 from agent.cli import main
 from agent.config import load_settings
@@ -22,6 +21,7 @@ from agent.store.schema import (
     gpu_samples,
     request_records,
 )
+from tests.support.rows import count
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,13 @@ def test_seed_history_writes_rollups_measures_and_a_price_change_over_plan(tmp_p
                                        "--end", "2026-10-06"])
     assert result.exit_code == 0, result.output
     engine = open_engine(url)
-    with engine.connect() as conn:
-        def count(table: object, *where: object) -> int:
-            return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
-
-        assert count(gpu_samples) == count(gpu_rollups_1m) == 10 * 1440 * 2
-        assert count(engine_rollups_1m) == 10 * 1440
-        assert count(cost_hours) == 10 * 24
-        assert count(drift_results) > 0
-        for table in (gpu_samples, gpu_rollups_1m, engine_rollups_1m, cost_hours, request_records, drift_results):
-            if "simulated" in table.c:
-                assert count(table, table.c.simulated.is_(False)) == 0, table.name
+    assert count(engine, gpu_samples) == count(engine, gpu_rollups_1m) == 10 * 1440 * 2
+    assert count(engine, engine_rollups_1m) == 10 * 1440
+    assert count(engine, cost_hours) == 10 * 24
+    assert count(engine, drift_results) > 0
+    for table in (gpu_samples, gpu_rollups_1m, engine_rollups_1m, cost_hours, request_records, drift_results):
+        if "simulated" in table.c:
+            assert count(engine, table, table.c.simulated.is_(False)) == 0, table.name
     engine.dispose()
 
     settings_file = db.with_suffix(".toml")

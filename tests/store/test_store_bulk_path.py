@@ -8,36 +8,36 @@ from typing import Any
 from sqlalchemy import Engine, delete, event, select
 
 from agent.samples import GpuSample
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.rows import encode
+from agent.store.schema import engine_samples, gpu_samples, request_records
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import T0, engine_row, engine_samples, gpu_rows, gpu_samples, request, request_records
+from tests.support.rows import T0, engine_row, gpu_rows, request
 
 TABLES = (gpu_samples, request_records, engine_samples)
 
 
 def _rows() -> list[Any]:
+    # an int in a float column and a None: outside the declared value type on purpose
     odd = GpuSample(ts=T0.replace(microsecond=123456), host="h1", gpu_index=1, uuid="GPU-1", model="H100",
-                    up=False, values={"power_watts": 300, "utilization_ratio": None})  # an int in a float column
+                    up=False, values={"power_watts": 300, "utilization_ratio": None})  # type: ignore[dict-item]
     return [*gpu_rows(49), odd, request(ttft_seconds=0.125, completion_tokens=17, caller="team-a", status=429),
             request(model="other", stream=True, refusal=True), engine_row("m1"), engine_row("m2")]
 
 
 def _stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
+    out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         for table in TABLES:
             columns = [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
-            out[table.name] = sorted(conn.execute(select(*columns)).all(), key=repr)
+            out[table.name] = sorted((tuple(r) for r in conn.execute(select(*columns))), key=repr)
     return out
 
 
 def test_the_writer_stores_every_table_as_sqlalchemys_insert_does_without_per_row_insert_statements(
         db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: statements.append(statement))
     writer = StoreWriter(engine, Telemetry("h1"))

@@ -19,7 +19,7 @@ from agent.errors import StoreError
 from agent.store.db import open_engine
 from agent.store.migrate import STEP_SLEEP_ENV, base_schema, current_revision, head_revision, upgrade
 from agent.store.schema import gpu_samples, metadata
-from tests.store.helpers import T0
+from tests.support.rows import T0
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATE = "import sys; from agent.store.db import open_engine; from agent.store.migrate import upgrade; " \

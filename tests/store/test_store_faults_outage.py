@@ -18,26 +18,19 @@ import pytest
 from sqlalchemy import Engine
 
 from agent.store import rows as rows_module
-from agent.store.db import Timeouts, open_engine
+from agent.store.db import Timeouts, open_engine, open_store
 from agent.store.migrate import upgrade
 from agent.store.schema import spool_replays
 from agent.store.spool import Spool
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import count, gpu_rows
+from tests.support.clock import FakeClock
 from tests.support.private_pg import PrivatePostgres, private_pg
+from tests.support.rows import count, gpu_rows
 
 __all__ = ["private_pg"]
 
 FAST = Timeouts(connect_timeout_s=1, statement_timeout_s=5, lock_timeout_s=2, busy_timeout_s=1)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -109,8 +102,7 @@ def test_rows_queued_while_postgres_is_down_are_spooled_then_replayed_once_after
 
 def test_a_crash_between_commit_and_removing_the_segment_does_not_store_rows_twice(
         db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path / "spool", telemetry)
     spool.append([rows_module.encode(r)[:2] for r in gpu_rows(40)])

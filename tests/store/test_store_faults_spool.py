@@ -9,25 +9,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.rows import encode
 from agent.store.schema import gpu_samples
-from agent.store.spool import Spool, load_line
+from agent.store.spool import Encoded, Spool, load_line
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import T0, count, gpu_rows
+from tests.support.rows import T0, count, gpu_rows
 
 
-def _encoded(n: int, start: int = 0) -> list[tuple[object, ...]]:
-    return [encode(r)[:2] for r in gpu_rows(n, start=start)]
+def _encoded(n: int, start: int = 0) -> list[Encoded]:
+    out: list[Encoded] = []
+    for row in gpu_rows(n, start=start):
+        codec, values, _reasons = encode(row)
+        out.append((codec, values))
+    return out
 
 
 def test_a_spool_line_round_trips_to_the_same_values() -> None:
     from agent.store.spool import dump_line
 
-    codec, values = _encoded(1)[0]  # type: ignore[misc]
-    assert load_line(dump_line(codec, values)) == (codec, values)  # type: ignore[arg-type]
+    codec, values = _encoded(1)[0]
+    assert load_line(dump_line(codec, values)) == (codec, values)
     assert values[0] == T0
 
 
@@ -35,7 +38,7 @@ def test_past_its_cap_the_spool_drops_its_oldest_segments_first_and_counts_their
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path, telemetry, max_bytes=60_000, segment_max_bytes=10_000)
     for i in range(20):
-        spool.append(_encoded(50, start=i * 50))  # type: ignore[arg-type]
+        spool.append(_encoded(50, start=i * 50))
     assert spool.bytes() <= 60_000
     dropped = telemetry.dropped_count("spool_full")
     assert dropped > 0 and dropped % 50 == 0
@@ -48,11 +51,10 @@ def test_past_its_cap_the_spool_drops_its_oldest_segments_first_and_counts_their
 
 def test_a_torn_last_line_is_counted_and_the_rest_of_the_segment_is_replayed_in_order(
         db_url: str, tmp_path: Path) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path / "spool", telemetry)
-    segment = spool.append(_encoded(30))  # type: ignore[arg-type]
+    segment = spool.append(_encoded(30))
     with open(tmp_path / "spool" / f"{segment}.jsonl", "a") as f:
         f.write('{"table": "gpu_samples", "row": {"ts": "2026-')  # the crash came mid-write
     writer = StoreWriter(engine, telemetry, spool=spool)
@@ -69,8 +71,7 @@ def test_a_batch_whose_commit_outcome_was_lost_is_not_stored_twice(db_url: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy.exc import OperationalError
 
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     real_commit = StoreWriter._commit
@@ -96,12 +97,11 @@ def test_a_stuck_writer_committing_during_the_replay_of_its_spooled_batch_does_n
 
     from agent.store.schema import spool_replays
 
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     spool = Spool(tmp_path / "spool", telemetry)
     rows = _encoded(10)
-    segment = spool.append(rows)  # type: ignore[arg-type]
+    segment = spool.append(rows)
     replayer = StoreWriter(engine, telemetry, spool=spool)
     real_commit = StoreWriter._commit
     raced = {"once": True}
@@ -109,7 +109,7 @@ def test_a_stuck_writer_committing_during_the_replay_of_its_spooled_batch_does_n
     def stuck_writer_commits_first(self: StoreWriter, batch: object) -> int:
         if raced.pop("once", False):  # the abandoned writer's transaction lands just now
             with engine.begin() as conn:
-                conn.execute(gpu_samples.insert(), [dict(zip(c.columns, v, strict=True))  # type: ignore[attr-defined]
+                conn.execute(gpu_samples.insert(), [dict(zip(c.columns, v, strict=True))
                                                     for c, v in rows])
                 conn.execute(spool_replays.insert().values(segment=segment, first_line=0, rows=10,
                                                            committed_at=datetime.now(UTC)))

@@ -9,17 +9,15 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from agent.store.db import open_engine
-from agent.store.migrate import upgrade
+from agent.store.db import open_store
 from agent.store.rows import TRUNCATION_MARK
 from agent.store.writer import StoreWriter
 from agent.telemetry import Telemetry
-from tests.store.helpers import count, engine_row, engine_samples, gpu_rows, request, request_records
+from tests.support.rows import count, engine_row, engine_samples, gpu_rows, request, request_records
 
 
 def test_nul_and_overlong_values_are_stored_cleaned_and_counted_with_every_other_row(db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     writer.offer(gpu_rows(100))
@@ -42,8 +40,7 @@ def test_nul_and_overlong_values_are_stored_cleaned_and_counted_with_every_other
 
 def test_a_row_the_database_refuses_is_dropped_alone_counted_and_logged_without_its_value(
         db_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     writer.offer(gpu_rows(120))
@@ -65,8 +62,7 @@ def test_a_row_the_database_refuses_is_dropped_alone_counted_and_logged_without_
 
 
 def test_rejected_rows_do_not_hold_back_later_flushes(db_url: str) -> None:
-    engine = open_engine(db_url)
-    upgrade(engine)
+    engine = open_store(db_url, upgrade=True)
     telemetry = Telemetry("h1")
     writer = StoreWriter(engine, telemetry)
     writer.offer([request(completion_tokens=-(2**70))])

@@ -14,7 +14,7 @@ from agent.store.maintenance import roll_up
 from agent.store.migrate import head_revision, upgrade
 from agent.store.rows import insert_rows
 from agent.store.schema import gpu_rollups_1m, gpu_samples
-from tests.store.helpers import T0
+from tests.support.rows import T0
 
 GPM_COLUMNS = ("sm_active_ratio", "sm_occupancy_ratio", "tensor_active_ratio", "dram_bandwidth_ratio",
                "nvlink_tx_bytes_per_second", "nvlink_rx_bytes_per_second")

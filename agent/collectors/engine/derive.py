@@ -1,7 +1,7 @@
 """Service level indicators over trailing windows, from the recent scrapes of one server.
 
 Each (model, engine core) series keeps reset-adjusted running totals of its counters and histogram
-buckets (see counters.py); a window's increase is the latest total minus the total at the window's
+buckets (see agent/counters.py); a window's increase is the latest total minus the total at the window's
 first scrape. SLIs are per (server, model): counters and buckets are summed across engine cores
 after reset handling, so one core restarting never looks like a drop for the model. Server-wide
 counters (the API server's HTTP outcomes) give per-server SLIs without a model label.
@@ -17,10 +17,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.collectors.engine.counters import adjusted_buckets, adjusted_total, histogram_was_reset
 from agent.collectors.engine.maps import COUNTERS, GAUGES
 from agent.collectors.engine.parse import ParsedPage, SeriesKey
 from agent.collectors.engine.windows import Window
+from agent.counters import adjusted_buckets, adjusted_total, histogram_was_reset
 from agent.quantile import histogram_quantiles
 from agent.samples import Point, labels
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agent.errors import ConfigError, Problem
+from agent.periods import duration_seconds
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _EXPECTED = "expected a duration such as 30s, 1m, 5m or 1h (a whole number and s, m or h)"
 
 
@@ -21,10 +21,12 @@ class Window:
 
 def parse_window(text: str) -> Window:
     """One window from its label; ValueError naming the input when it is not of the form <n>s|m|h."""
-    number, unit = text[:-1], text[-1:]
-    if unit not in _UNITS or not number.isdigit() or number.startswith("0"):
-        raise ValueError(f"{_EXPECTED}, got {text!r}")
-    return Window(text, int(number) * _UNITS[unit])
+    try:
+        if text != text.strip():  # the label is exported as written
+            raise ValueError(text)
+        return Window(text, duration_seconds(text, units="smh", whole=True))
+    except ValueError:
+        raise ValueError(f"{_EXPECTED}, got {text!r}") from None
 
 
 def parse_windows(texts: Sequence[str], interval_s: float, where: str = "engine.windows") -> tuple[Window, ...]:

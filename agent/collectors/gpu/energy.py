@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agent.counters import increase
+
 DEFAULT_MAX_WATTS = 5000.0
 """Above any single GPU's draw: a step implying more is a glitch, not energy."""
 
@@ -28,9 +30,7 @@ class EnergyCounter:
         """Feed the counter's value at monotonic time `t` (seconds); returns the running total."""
         last = self._last_raw
         if last is not None:
-            delta = raw_joules - last
-            if delta < 0:
-                delta = raw_joules
+            delta = increase(last, raw_joules)
             if delta <= self.max_watts * max(t - self._last_t, _MIN_ELAPSED_S):
                 self.total += delta
         self._last_raw = raw_joules

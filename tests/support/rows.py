@@ -1,12 +1,15 @@
-"""Rows for the store fault tests."""
+"""Sample rows for store tests and benchmarks, written through agent.store.rows (the one
+sample-to-row mapping), and a row count."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, Table, func, select
 
-from agent.samples import EngineSample, GpuSample, RequestRecord
+from agent.samples import EngineSample, GpuSample, RequestRecord, Row
+from agent.store.rows import insert_rows
 from agent.store.schema import engine_samples, gpu_samples, request_records
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
@@ -31,9 +34,16 @@ def engine_row(model: str) -> EngineSample:
                         up=True, values={"prompt_tokens_total": 1.0})
 
 
-def count(engine: Engine, table: object = gpu_samples) -> int:
+def write_rows(engine: Engine, rows: Sequence[Row]) -> int:
+    """Insert value-type rows in one transaction the way the store maps them; returns how many."""
+    insert_rows(engine, rows)
+    return len(rows)
+
+
+def count(engine: Engine, table: Table = gpu_samples, *where: ColumnElement[bool]) -> int:
+    """Rows in `table` (matching `where`)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)  # type: ignore[arg-type]
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
 
 
-__all__ = ["T0", "count", "engine_row", "engine_samples", "gpu_rows", "request", "request_records"]
+__all__ = ["T0", "count", "engine_row", "engine_samples", "gpu_rows", "request", "request_records", "write_rows"]

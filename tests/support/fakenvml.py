@@ -1,6 +1,7 @@
-"""Build and drive the fake libnvidia-ml.so.1 (tests and benchmarks import this module by path).
+"""Build and drive the fake libnvidia-ml.so.1 (tests and benchmarks import tests.support.fakenvml).
 
-`build_fake_library()` compiles fakenvml.c with gcc into tests/.build/fakenvml/<source hash>/, once.
+`build_fake_library()` compiles tests/fakenvml/fakenvml.c with gcc into
+tests/.build/fakenvml/<source hash>/, once; the C source and the scenarios stay in tests/fakenvml/.
 `FakeNvml.install()` loads it process-wide with RTLD_GLOBAL, so pynvml's own
 `CDLL("libnvidia-ml.so.1")` resolves to it (the dynamic loader matches the already loaded soname).
 """
@@ -15,10 +16,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
+HERE = TESTS / "fakenvml"
 SOURCE = HERE / "fakenvml.c"
 SCENARIOS = HERE / "scenarios"
-BUILD_ROOT = HERE.parent / ".build" / "fakenvml"
+BUILD_ROOT = TESTS / ".build" / "fakenvml"
 SONAME = "libnvidia-ml.so.1"
 
 
