@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ground", ("agent", "agent.samples", "agent.errors", "agent.config", "agent.config_keys", "agent.urls",
-                "agent.counters", "agent.quantile", "agent.periods", "agent.metric_spec", "agent.concepts",
+                "agent.utc", "agent.counters", "agent.quantile", "agent.periods", "agent.metric_spec", "agent.concepts",
                 "agent.sinks", "agent.telemetry", "agent.collectors", "agent.listen", "agent.logs",
                 "agent.loglimit", "agent.passwords", "agent.extras")),
     ("store, exporters", ("agent.store", "agent.exporters")),
