@@ -123,4 +123,9 @@ def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db:
     at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert abs((at - (END - timedelta(days=2))).total_seconds()) <= 86400
     assert "before" in text and "after" in text
-    assert images == 1
+    # reference against current: the latest stored check's windows, per descriptor
+    assert re.search(r"reference \d{4}-\d\d-\d\d \d\d:\d\d to .* UTC \(the drift check stored at", text), text
+    # retained outputs are shown redacted only, from both sides of the change
+    assert "[EMAIL]" in text and "[PHONE]" in text and "support@example.com" not in text
+    assert "Réponse simulée" in text and "Simulated answer" in text
+    assert images == 3  # the timeline per descriptor, reference against current, the strongest change

@@ -139,7 +139,7 @@ def test_review_all_writes_three_pages_and_an_index_with_the_plan(quarter_db: Pa
     images, text = rendered(folder / "drift_investigation.html", tmp_path)
     assert "drifted now: [('simulated/llama-3.1-8b-instruct', 'completion_tokens')" in text
     assert "change point found: 2026-09-18" in text
-    assert len(images) == 1 and images[0][1] > 0
+    assert len(images) == 3 and all(width > 0 for _, width, _ in images)
 
 
 def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(quarter_db: Path) -> None:
