@@ -136,3 +136,30 @@ def test_the_bulk_engine_rows_are_the_row_mappings_and_the_load_shape_is_unchang
     minutes = pd.date_range(start, start + timedelta(days=9), freq="37min")
     assert history._loads(minutes, start, plan).tolist() == pytest.approx(
         [history._load(m.to_pydatetime(), start, plan) for m in minutes], rel=1e-12)
+
+
+def test_demo_history_seeds_the_quarter_then_runs_the_demo(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMPWATCH_")}
+    result = subprocess.run([sys.executable, "-m", "agent.cli", "demo", "--history", "1d", "--duration", "4",
+                             "--quiet", "--metrics-port", "0", "--db", url], capture_output=True, text=True, env=env,
+                            timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "campwatch demo summary (simulated)" in result.stdout and "next: campwatch review" in result.stdout
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        hosts = dict(conn.execute(select(gpu_samples.c.host, func.count()).group_by(gpu_samples.c.host)).all())
+    engine.dispose()
+    assert hosts.pop("simulated-history") == 1440 * 8  # one day of the 8-GPU history, then the live demo's own
+    assert sum(hosts.values()) > 0
+
+
+def test_a_bad_history_length_is_one_config_error() -> None:
+    result = CliRunner().invoke(main, ["demo", "--history", "a quarter"])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "--history: expected a number of days like 90d (1 to 400), got 'a quarter'" in message
