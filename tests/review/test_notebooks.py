@@ -148,7 +148,7 @@ def test_drift_investigation_finds_no_change_in_a_history_seeded_without_one(tmp
     book = run("drift_investigation.ipynb", {"REVIEW_DB": url, "REVIEW_QUARTER": "2026-Q4",
                                              "REVIEW_NOW": END.isoformat()})
     text, images = outputs(book)
-    assert "no change point found in the descriptors" in text and "change point found:" not in text
+    assert "no change point found in the descriptors" in text and "change point found: 20" not in text
     assert "no drift check stored and no change point found: nothing to compare" in text
     assert "Simulated answer" in text and "Réponse simulée" not in text  # the latest retained outputs
     assert images == 1  # the timeline alone
