@@ -5,6 +5,7 @@ wheel carries the files themselves."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -30,7 +31,15 @@ def test_the_resolver_finds_every_notebook_in_the_package_and_it_is_the_one_copy
 @pytest.mark.slow
 def test_a_wheel_install_resolves_the_notebooks_without_the_source_tree(tmp_path: Path) -> None:
     pip = [sys.executable, "-m", "pip"]
-    subprocess.run([*pip, "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path / "wheel")], check=True,
+    source = tmp_path / "src"  # a copy, links kept, so the build writes nothing into the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    for folder in ("agent", "notebooks"):
+        shutil.copytree(ROOT / folder, source / folder, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    assert (source / "agent" / "review" / "notebooks").is_symlink()
+    subprocess.run([*pip, "wheel", str(source), "--no-deps", "-q", "-w", str(tmp_path / "wheel")], check=True,
                    capture_output=True, timeout=600)
     [wheel] = (tmp_path / "wheel").glob("campwatch-*.whl")
     with zipfile.ZipFile(wheel) as z:
