@@ -538,13 +538,16 @@ def sentences(report: CostReport, plan_usd_per_gpu_hour: Amount | None = None) -
         a = attributed.get(dimension)
         by.append(attribution_sentence(dimension, [(s.key, s.allocation_usd) for s in a.shares], a.total_usd)
                   if a is not None else f"No cost by {dimension}: the report kept no request groups.")
+    label = report.period_label or "this window"
     return {
-        "months": [month_sentence(m) for m in months_against_plan(report)],
+        "months": [month_sentence(m) for m in months_against_plan(report)]
+        or [f"No month of {label} has cost data: nothing was measured yet."],
         "per_mtok": [per_mtok_sentence(a.baseline, a.per_mtok, total.allocation.per_mtok, total.usage.per_mtok)
                      for a in total.api],
         "verdicts": [verdict_sentence(v.baseline, v.state, v.savings_usd_per_month, v.breakeven_tokens_per_month,
                                       v.breakeven_reachable, tokens_per_month, v.reasons)
-                     for v in total.verdicts if v.baseline in api],
+                     for v in total.verdicts if v.baseline in api]
+        or [f"No verdict for {label}: it needs GPU time measured (GPU telemetry) and a priced API baseline."],
         "idle": [idle_sentence(total.allocation.gpu_usd, total.usage.gpu_usd, total.allocation.total_usd,
                                t.utilization)],
         "energy": [energy_sentence(t.energy_joules, t.tokens, total.allocation.energy_usd)],

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +131,23 @@ def test_cost_by_team_lists_the_largest_and_says_when_nothing_is_attributed() ->
     assert quarterly.attribution_sentence("model", [], Decimal(0)) == (
         "No cost by model for this quarter: no proxy request records name a model for its tokens (route traffic "
         "through the capture proxy).")
+
+
+def test_a_quarter_without_data_says_so_in_every_section(tmp_path: Path) -> None:
+    from agent.config import CostSettings
+    from agent.store.db import open_engine
+    from agent.store.migrate import upgrade
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    upgrade(engine)
+    report = quarterly.quarter_report(engine, CostSettings(), "2026Q3", now=datetime(2026, 9, 1, tzinfo=UTC))
+    engine.dispose()
+    said = quarterly.sentences(report)
+    assert said["months"] == ["No month of 2026-Q3 has cost data: nothing was measured yet."]
+    assert said["verdicts"] == ["No verdict for 2026-Q3: it needs GPU time measured (GPU telemetry) and a priced "
+                                "API baseline."]
+    assert said["drivers"] == ["No difference from plan to explain: no planned quarter has data (add [[cost.plan]] "
+                               "or --plan)."]
+    assert said["energy"] == ["No GPU energy was measured in this quarter."]
+    assert all(s.startswith("No cost by") for s in said["attribution"])
+    assert quarterly.variances(report) == []
