@@ -408,6 +408,15 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
         render_drift(console, results)
 
 
+def history_days(text: str) -> int:
+    """'90d' (or '90') -> 90: the days of a --history, 1 to 400; ConfigError naming the input otherwise."""
+    value = text.strip().lower().removesuffix("d")
+    if not value.isdigit() or not 1 <= int(value) <= 400:
+        raise ConfigError("command line", [Problem("--history", f"expected a number of days like 90d (1 to 400), "
+                                                                f"got {text!r}")])
+    return int(value)
+
+
 @main.command("seed-history")
 @click.option("--db", "db_url", default="sqlite:///var/demo/history.db", show_default=True, help="SQLAlchemy URL.")
 @click.option("--days", type=click.IntRange(1, 400), default=90, show_default=True, help="Days of history.")
@@ -422,6 +431,11 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
                          settings_out: str | None) -> None:
     """Write a SIMULATED quarter the way the agent would (raw samples, rollups, cost measures, drift
     results), with a GPU price change and a month over plan in the settings it writes beside it."""
+    _seed_history(db_url, days, gpus, end_text, host_name, no_drift, settings_out)
+
+
+def _seed_history(db_url: str, days: int, gpus: int, end_text: str | None, host_name: str, no_drift: bool,
+                  settings_out: str | None) -> None:
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -477,9 +491,11 @@ def seed_history_command(db_url: str, days: int, gpus: int, end_text: str | None
 @click.option("--gpu-hourly-usd", type=float, default=2.50, show_default=True,
               help="Price of one simulated GPU-hour for the verdict.")
 @click.option("--quiet", is_flag=True, help="No live view; print the summary only.")
+@click.option("--history", "history", help="First seed this much SIMULATED history (e.g. 90d), as `campwatch "
+              "seed-history` does, into --db (default: a fresh var/demo/history.db), then run the demo.")
 @_exits
 def demo(duration: float, speed: float, db_url: str | None, metrics_port: int, gpu_hourly_usd: float,
-         quiet: bool) -> None:
+         quiet: bool, history: str | None) -> None:
     """Run the real sidecar against a simulated GPU and a simulated vLLM server replaying a real trace."""
     from agent.demo import DemoOptions, run_demo
 
@@ -487,6 +503,15 @@ def demo(duration: float, speed: float, db_url: str | None, metrics_port: int, g
         from agent.errors import Problem
 
         raise ConfigError("command line", [Problem("--duration/--speed", "expected positive numbers")])
+    if history is not None:
+        days = history_days(history)
+        target = db_url or "sqlite:///var/demo/history.db"
+        if db_url is None:
+            from pathlib import Path
+
+            for suffix in ("", "-wal", "-shm"):  # the default history is the demo's own: replaced each run
+                Path(f"var/demo/history.db{suffix}").unlink(missing_ok=True)
+        _seed_history(target, days, 8, None, "simulated-history", False, None)
     run_demo(DemoOptions(duration_s=duration, speed=speed, db_url=db_url, metrics_port=metrics_port,
                          gpu_hourly_usd=gpu_hourly_usd, live=not quiet), console)
 

@@ -78,3 +78,19 @@ def drift(engine: Engine, since: timedelta | datetime = timedelta(days=30), unti
     start, end = _window(since, until)
     return _frame(engine, _ranged(drift_results, "ts", start, end, host),
                   ("ts", "window_start", "window_end", "reference_start", "reference_end"))
+
+
+def captured_outputs(engine: Engine, since: timedelta | datetime = timedelta(days=7), until: datetime | None = None,
+                     host: str | None = None, model: str | None = None) -> pd.DataFrame:
+    """The sampled outputs capture.store_text kept, still retained at `until` (expires_at after it):
+    redacted when captured (agent.capture.redact); prompts are never kept."""
+    from agent.store.schema import captured_outputs as table
+
+    start, end = _window(since, until)
+    query = select(table.c.ts, table.c.host, table.c.model, table.c.text).where(
+        table.c.ts >= start, table.c.ts < end, table.c.expires_at > end)
+    if host is not None:
+        query = query.where(table.c.host == host)
+    if model is not None:
+        query = query.where(table.c.model == model)
+    return _frame(engine, query.order_by(table.c.ts), ("ts",))

@@ -19,8 +19,10 @@ from typing import Any
 
 from agent.errors import ConfigError, Problem, ReviewError
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
-"""The notebooks ship beside the package in the source tree (notebooks/)."""
+NOTEBOOKS_DIR = Path(__file__).resolve().parent / "notebooks"
+"""The notebooks, as package data: in the source tree agent/review/notebooks links to notebooks/
+(the one copy), and a wheel carries the files (pyproject package-data), so a non-editable install
+finds them too."""
 
 QUARTERLY = "quarterly_cost_review.ipynb"
 ALL = (
@@ -84,8 +86,8 @@ def render_notebook(notebook: Path, out: Path, params: ReviewParameters, *, prog
     import nbformat
 
     if not notebook.is_file():
-        raise ReviewError(f"notebook {notebook} not found (the review notebooks live in notebooks/ of the "
-                          "campwatch source tree)")
+        raise ReviewError(f"notebook {notebook} not found (the review notebooks ship in the campwatch package, "
+                          "agent/review/notebooks/: reinstall campwatch)")
     with tempfile.TemporaryDirectory(prefix="campwatch-review-") as tmp:
         executed = Path(tmp) / notebook.name
         try:

@@ -189,6 +189,15 @@ def roll_up(engine: Engine, host: str, now: datetime | None = None) -> tuple[int
     return gpu, eng
 
 
+def record_rolled_up(engine: Engine, host: str, until: datetime) -> None:
+    """Mark this host's minutes before `until` as rolled up, for a tool that wrote the rollups of a
+    history itself (agent.sim.history, in bulk): the agent's roll_up then carries on from there."""
+    done = floor_minute(until)
+    with engine.begin() as conn:
+        for name in ("gpu_1m", "engine_1m"):
+            _set_state(conn, name, host, done)
+
+
 def apply_retention(engine: Engine, host: str, *, raw_days: float, rollup_days: float,
                     now: datetime | None = None) -> dict[str, int]:
     """Delete this host's raw rows past raw_days (only minutes already rolled up), rollups past

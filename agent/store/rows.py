@@ -136,12 +136,48 @@ def encode(item: Row) -> tuple[TableCodec, tuple[Any, ...], list[str]]:
 
 
 def insert_rows(engine: Engine, rows: Sequence[Row]) -> None:
-    """Insert rows in one transaction through the one sample-to-row mapping, for tools that write a
-    history directly (seeding, tests). The agent's own path is the batching writer."""
-    by_table: dict[Table, list[dict[str, Any]]] = {}
+    """Insert rows in one transaction through the one sample-to-row mapping (made storable as the
+    writer makes them), by the backend's bulk path, for tools that write a history directly
+    (seeding, tests). The agent's own path is the batching writer."""
+    from agent.store.writer import bulk_insert
+
+    by_codec: dict[str, tuple[TableCodec, list[tuple[Any, ...]]]] = {}
     for item in rows:
-        table, row = to_row(item)
-        by_table.setdefault(table, []).append(row)
+        codec, values, _ = encode(item)
+        by_codec.setdefault(codec.table.name, (codec, []))[1].append(values)
     with engine.begin() as conn:
-        for table, values in by_table.items():
-            conn.execute(table.insert(), values)
+        for codec, values_list in by_codec.values():
+            bulk_insert(conn, codec, values_list)
+
+
+def insert_columns(engine: Engine, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert a column-oriented batch (equal-length sequences keyed by column name; insertable
+    columns left out are NULL) in one transaction by the backend's bulk path: a generator that
+    builds its rows with numpy writes them without a value object per row. Text is made storable
+    as encode() makes it. ValueError naming the column that is unknown or of another length."""
+    from agent.store.writer import bulk_insert
+
+    codec = CODECS.get(table.name) or TableCodec.of(table)
+    unknown = sorted(set(columns) - set(codec.columns))
+    if unknown:
+        raise ValueError(f"{table.name}: no insertable column {unknown[0]!r} (expected one of "
+                         f"{', '.join(codec.columns)})")
+    lengths = {name: len(values) for name, values in columns.items()}
+    n = max(lengths.values(), default=0)
+    uneven = sorted(name for name, length in lengths.items() if length != n)
+    if uneven:
+        raise ValueError(f"{table.name}.{uneven[0]}: expected {n} values like the other columns, got "
+                         f"{lengths[uneven[0]]}")
+    texts = dict(codec.text_limits)
+    ordered: list[Sequence[Any]] = []
+    for i, name in enumerate(codec.columns):
+        values = columns.get(name)
+        if values is None:
+            ordered.append([None] * n)
+        elif i in texts:
+            ordered.append([clean_text(v, texts[i])[0] if isinstance(v, str) else v for v in values])
+        else:
+            ordered.append(values)
+    with engine.begin() as conn:
+        bulk_insert(conn, codec, list(zip(*ordered, strict=True)) if n else [])
+    return n

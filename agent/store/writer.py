@@ -180,6 +180,19 @@ class _Bulk:
                 cursor.close()
 
 
+def bulk_insert(conn: Connection, codec: TableCodec, rows: list[tuple[Any, ...]]) -> None:
+    """Insert value tuples (in the codec's column order) inside the connection's transaction by the
+    backend's bulk path (COPY on PostgreSQL, the driver's executemany on SQLite), else SQLAlchemy's
+    insert: for tools that write a history directly (agent.store.rows.insert_rows)."""
+    if not rows:
+        return
+    bulk = _Bulk.of(codec, conn)
+    if bulk is None:
+        conn.execute(codec.table.insert(), [dict(zip(codec.columns, values, strict=True)) for values in rows])
+    else:
+        bulk.execute(conn, rows)
+
+
 def _describe(exc: BaseException) -> str:
     """Error class and first line, without parameters (which hold values)."""
     orig = getattr(exc, "orig", None) or exc

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,18 +24,27 @@ pytestmark = pytest.mark.slow
 SEEDED: dict[str, int] = {}
 
 
-@pytest.fixture(scope="module")
-def review_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("review") / "history.db"
-    url = f"sqlite:///{path}"
+@dataclass(frozen=True)
+class Review:
+    url: str
+    config: str
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def review_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Review:
+    """20 days of simulated history, on SQLite and on the real PostgreSQL (a fresh database)."""
+    folder = tmp_path_factory.mktemp("review")
+    url = (f"sqlite:///{folder / 'history.db'}" if request.param == "sqlite"
+           else request.getfixturevalue("pg_module_url"))
     engine = open_store(url, upgrade=True)
+    SEEDED.clear()
     SEEDED.update(seed_history(engine, HistoryPlan(days=20, end=END, request_record_days=10)))
     engine.dispose()
-    config = path.with_suffix(".toml")
+    config = folder / "history.toml"
     config.write_text('[cost]\noverhead_usd_per_month = 500\n[[cost.plan]]\nquarter = "2026-Q4"\n'
                       'tokens_per_month = 3000000000\ncost_per_month_usd = 2000\n'
                       '[[cost.plan]]\nquarter = "2027-Q1"\ntokens_per_month = 6000000000\ncost_per_month_usd = 4000\n')
-    return url
+    return Review(url, str(config))
 
 
 def run(name: str, env: dict[str, str]) -> nbformat.NotebookNode:
@@ -62,9 +72,8 @@ def outputs(book: nbformat.NotebookNode) -> tuple[str, int]:
     return "\n".join(text), images
 
 
-def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str) -> None:
-    config = review_db.removeprefix("sqlite:///").removesuffix(".db") + ".toml"
-    book = run("quarterly_cost_review.ipynb", {"REVIEW_DB": review_db, "CAMPWATCH_CONFIG": config,
+def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: Review) -> None:
+    book = run("quarterly_cost_review.ipynb", {"REVIEW_DB": review_db.url, "CAMPWATCH_CONFIG": review_db.config,
                                                "REVIEW_QUARTER": "2026-Q4"})
     text, images = outputs(book)
     assert "2026-Q4" in text and "(simulated data)" in text
@@ -75,10 +84,9 @@ def test_quarterly_review_shows_plan_months_baselines_and_verdict(review_db: str
     assert images == 2
 
 
-def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db: str) -> None:
-    config = review_db.removeprefix("sqlite:///").removesuffix(".db") + ".toml"
-    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db, "REVIEW_QUARTER": "2026-Q4",
-                                      "REVIEW_NOW": END.isoformat(), "CAMPWATCH_CONFIG": config})
+def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db: Review) -> None:
+    book = run("gpu_capacity.ipynb", {"REVIEW_DB": review_db.url, "REVIEW_QUARTER": "2026-Q4",
+                                      "REVIEW_NOW": END.isoformat(), "CAMPWATCH_CONFIG": review_db.config})
     text, images = outputs(book)
     # 20 days x 1440 minutes x 1 GPU, all inside 2026-Q4: every seeded GPU-minute, rolled up by the store
     assert SEEDED["gpu_samples"] == 20 * 1440
@@ -102,15 +110,15 @@ def test_gpu_capacity_review_counts_the_seeded_gpu_minutes_and_tokens(review_db:
     assert images == 1
 
 
-def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db: str) -> None:
+def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db: Review) -> None:
     from agent.config import DriftSettings
     from agent.drift.check import run_drift_check
 
-    engine = open_engine(review_db)
+    engine = open_engine(review_db.url)
     stored = run_drift_check(engine, DriftSettings(), "simulated-history", now=END)
     engine.dispose()
     assert any(r.drifted for r in stored if r.feature == "output_chars")
-    book = run("drift_investigation.ipynb", {"REVIEW_DB": review_db, "REVIEW_HOST": "simulated-history",
+    book = run("drift_investigation.ipynb", {"REVIEW_DB": review_db.url, "REVIEW_HOST": "simulated-history",
                                              "REVIEW_QUARTER": "2026-Q4", "REVIEW_NOW": END.isoformat()})
     text, images = outputs(book)
     assert "output_chars" in text and "share_drifted" in text
@@ -121,4 +129,23 @@ def test_drift_investigation_finds_the_shift_in_the_simulated_history(review_db:
     at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
     assert abs((at - (END - timedelta(days=2))).total_seconds()) <= 86400
     assert "before" in text and "after" in text
-    assert images == 1
+    # reference against current: the latest stored check's windows, per descriptor
+    assert re.search(r"reference \d{4}-\d\d-\d\d \d\d:\d\d to .* UTC \(the drift check stored at", text), text
+    # retained outputs are shown redacted only, from both sides of the change
+    assert "[EMAIL]" in text and "[PHONE]" in text and "support@example.com" not in text
+    assert "Réponse simulée" in text and "Simulated answer" in text
+    assert images == 3  # the timeline per descriptor, reference against current, the strongest change
+
+
+def test_drift_investigation_finds_no_change_in_a_history_seeded_without_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'steady.db'}"
+    engine = open_store(url, upgrade=True)
+    seed_history(engine, HistoryPlan(days=8, end=END, request_record_days=8, drift_last_days=0, drift_checks=False))
+    engine.dispose()
+    book = run("drift_investigation.ipynb", {"REVIEW_DB": url, "REVIEW_QUARTER": "2026-Q4",
+                                             "REVIEW_NOW": END.isoformat()})
+    text, images = outputs(book)
+    assert "no change point found in the descriptors" in text and "change point found: 20" not in text
+    assert "no drift check stored and no change point found: nothing to compare" in text
+    assert "Simulated answer" in text and "Réponse simulée" not in text  # the latest retained outputs
+    assert images == 1  # the timeline alone

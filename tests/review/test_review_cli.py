@@ -12,7 +12,10 @@ import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -135,7 +138,7 @@ def test_review_all_writes_three_pages_and_an_index_with_the_plan(quarter_db: Pa
     images, text = rendered(folder / "drift_investigation.html", tmp_path)
     assert "drifted now: [('simulated/llama-3.1-8b-instruct', 'completion_tokens')" in text
     assert "change point found: 2026-09-18" in text
-    assert len(images) == 1 and images[0][1] > 0
+    assert len(images) == 3 and all(width > 0 for _, width, _ in images)
 
 
 def test_figures_have_linear_currency_axes_units_titles_and_the_simulated_mark(quarter_db: Path) -> None:
@@ -177,3 +180,106 @@ def test_review_on_postgresql_equals_cost_json(pg_url: str, tmp_path: Path) -> N
     assert shown["cost_allocation_usd"] == pytest.approx(float(expected["total"]["allocation"]["total_usd"]))
     assert shown["cost_allocation_usd"] == pytest.approx(3 * 24 * 2.50, rel=0.01)
     assert shown["verdicts"] == [f"[{v['state']}] " + " ".join(v["reasons"]) for v in expected["total"]["verdicts"]]
+
+
+PRICED_PLAN = """[cost.pricing]
+gpu_hourly_usd = 2.50
+[[cost.pricing.changes]]
+effective_from = "2026-09-16"
+gpu_hourly_usd = 2.10
+[[cost.plan]]
+quarter = "2026-Q3"
+tokens_per_month = 2000000000
+cost_per_month_usd = 3500
+"""
+
+
+def dec(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def present(value: object) -> Decimal:
+    """A figure the JSON must carry."""
+    found = dec(value)
+    assert found is not None, "expected a figure, got null"
+    return found
+
+
+def test_every_sentence_and_the_variance_equal_cost_json_for_the_same_window(quarter_db: Path, tmp_path: Path) -> None:
+    from agent.review import quarterly
+    from agent.review.quarterly import MonthAgainstPlan
+
+    config = tmp_path / "settings.toml"
+    config.write_text(PRICED_PLAN)
+    url = f"sqlite:///{quarter_db}"
+    out, figures = tmp_path / "report.html", tmp_path / "figures.json"
+    result = CliRunner().invoke(main, ["review", "--quarter", "2026Q3", "--db", url, "--config", str(config),
+                                       "--out", str(out), "--figures-json", str(figures)])
+    assert result.exit_code == 0, result.output
+    cost = CliRunner().invoke(main, ["cost", "--quarter", "2026Q3", "--db", url, "--config", str(config), "--json"])
+    assert cost.exit_code == 0, cost.output
+    report, shown = json.loads(cost.stdout), json.loads(figures.read_text())
+    said = shown["sentences"]
+    total = report["total"]
+
+    # the variance, recomputed here from the cost command's JSON alone
+    [plan] = report["plan"]
+    [quarter] = [p for p in report["periods"] if p["period"] == "quarter"]
+    days = [p for p in report["periods"] if p["period"] == "day"]
+
+    def per_gpu_hour(period: dict[str, Any]) -> Fraction:
+        return Fraction(Decimal(period["allocation"]["total_usd"])) / (
+            Fraction(period["totals"]["allocated_gpu_seconds"]) / 3600)
+
+    rate, opening = per_gpu_hour(quarter), per_gpu_hour(days[0])
+    assert float(opening) == pytest.approx(2.50) and float(rate) < 2.50  # the price fell to $2.10 on 2026-09-16
+    actual_cost = present(plan["actual_cost_per_month_usd"])
+    v = quarterly.plan_variance("2026-Q3", plan_tokens_per_month=plan["projected_tokens_per_month"],
+                                plan_cost_per_month_usd=present(plan["projected_cost_per_month_usd"]),
+                                plan_usd_per_gpu_hour=opening,
+                                actual_tokens_per_month=present(plan["actual_tokens_per_month"]),
+                                actual_cost_per_month_usd=actual_cost,
+                                actual_gpu_hours_per_month=Fraction(actual_cost) / rate)
+    assert v.volume_usd + v.price_usd + v.utilization_usd == v.total_usd
+    assert v.price_usd < 0
+    [row] = shown["variance"]
+    assert (row["volume_usd"], row["price_usd"], row["utilization_usd"], row["difference_usd"]) == (
+        float(v.volume_usd), float(v.price_usd), float(v.utilization_usd), float(v.total_usd))
+    assert said["drivers"] == [quarterly.variance_sentence(v)]
+
+    months = [MonthAgainstPlan(p["label"], p["hours_with_data"], p["hours_in_period"], p["totals"]["tokens"],
+                               Decimal(p["allocation"]["total_usd"]), "2026-Q3", plan["projected_tokens_per_month"],
+                               Decimal(plan["projected_cost_per_month_usd"]))
+              for p in report["periods"] if p["period"] == "month"]
+    assert said["months"] == [quarterly.month_sentence(m) for m in months] and len(months) == 1
+    assert said["per_mtok"] == [quarterly.per_mtok_sentence(a["baseline"], dec(a["per_mtok"]),
+                                                            dec(total["allocation"]["per_mtok"]),
+                                                            dec(total["usage"]["per_mtok"])) for a in total["api"]]
+    tokens_per_month = dec(total["run_rate"]["tokens_per_month"])
+    assert said["verdicts"] == [quarterly.verdict_sentence(
+        x["baseline"], x["state"], dec(x["savings_usd_per_month"]), dec(x["breakeven_tokens_per_month"]),
+        x["breakeven_reachable"], tokens_per_month, tuple(x["reasons"])) for x in total["verdicts"]]
+    assert len(said["verdicts"]) == 4
+    totals = total["totals"]
+    assert said["idle"] == [quarterly.idle_sentence(Decimal(total["allocation"]["gpu_usd"]),
+                                                    Decimal(total["usage"]["gpu_usd"]),
+                                                    Decimal(total["allocation"]["total_usd"]), totals["utilization"])]
+    assert shown["idle_usd"] == pytest.approx(float(Decimal(total["allocation"]["gpu_usd"])
+                                                    - Decimal(total["usage"]["gpu_usd"])))
+    assert said["energy"] == [quarterly.energy_sentence(totals["energy_joules"], totals["tokens"],
+                                                        Decimal(total["allocation"]["energy_usd"]))]
+    assert shown["joules_per_1k_tokens"] == totals["joules_per_1k_tokens"]
+    attribution = {a["by"]: a for a in report["attribution"]}
+    assert said["attribution"] == [quarterly.attribution_sentence(
+        by, [(s["key"], Decimal(s["allocation_usd"])) for s in attribution[by]["shares"]],
+        Decimal(attribution[by]["total_usd"])) for by in ("team", "model")]
+    assert said["attribution"][0].startswith("No cost by team")  # the seeded callers carry no team
+    assert said["attribution"][1].startswith("Cost by model: simulated/llama-3.1-8b-instruct $")
+    assert said["outlook"] == ([r for h in report["hybrid"] for r in h["reasons"]]
+                               + [f["reason"] for f in sorted(report["flips"], key=lambda f: f["baseline"])]
+                               + report["hybrid_notes"])
+    assert len(report["hybrid"]) == 4
+
+    _, text = rendered(out, tmp_path)
+    for sentence in (*said["drivers"], *said["verdicts"], *said["months"], *said["idle"], *said["energy"]):
+        assert re.sub(r"\s+", " ", sentence) in text

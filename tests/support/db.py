@@ -50,10 +50,9 @@ def tables_engine(url: str) -> Engine:
     return engine
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards; skips the test when the server
-    is unreachable (fails it in CI, where the server is required)."""
+def _fresh_pg() -> Iterator[str]:
+    """A fresh database for a fixture; skips when the server is unreachable (fails in CI, where the
+    server is required)."""
     with contextlib.ExitStack() as stack:
         try:
             url = stack.enter_context(pg_database())
@@ -62,6 +61,18 @@ def pg_url() -> Iterator[str]:
                 pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required in CI: {exc}")
             pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
         yield url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    yield from _fresh_pg()
+
+
+@pytest.fixture(scope="module")
+def pg_module_url() -> Iterator[str]:
+    """A fresh PostgreSQL database shared by one test module (a seeded history), dropped afterwards."""
+    yield from _fresh_pg()
 
 
 @pytest.fixture
