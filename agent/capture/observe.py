@@ -16,6 +16,7 @@ import math
 import re
 from typing import Any
 
+from agent.capture.jsonobj import json_object
 from agent.capture.sse import event_data
 
 TEXT_LIMIT_CHARS = 1_000_000
@@ -76,11 +77,8 @@ class OutputObserver:
         if payload == b"[DONE]":
             self.done = self.final_seen = True
             return True
-        try:
-            obj = json.loads(payload)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return True
-        if not isinstance(obj, dict):
+        obj = json_object(payload)
+        if obj is None:
             return True
         kind = obj.get("type")
         if isinstance(kind, str) and "choices" not in obj:
@@ -97,30 +95,35 @@ class OutputObserver:
                 self.usage_stripped = True
                 return False
             return True
-        if not isinstance(choices, list):
-            return True
+        if isinstance(choices, list):
+            self._take_choices(choices, "delta", now)
+        return True
+
+    def _take_choices(self, choices: list[Any], member: str, now: float | None) -> None:
+        """Choice 0 of a streamed chunk (member "delta", `now` its arrival) or of a whole body
+        ("message", None): its text, refusal field and finish reason."""
         for choice in choices:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                text = delta.get("content")
-                if delta.get("refusal"):
+            part = choice.get(member)
+            if isinstance(part, dict):
+                text = part.get("content")
+                if part.get("refusal"):
                     self.refusal_field = True
-                bearing = bool(text or delta.get("reasoning_content") or delta.get("reasoning")
-                               or delta.get("tool_calls") or delta.get("refusal"))
+                bearing = bool(text or part.get("reasoning_content") or part.get("reasoning")
+                               or part.get("tool_calls") or part.get("refusal"))
             else:
                 text = choice.get("text")
                 bearing = bool(text)
-            if bearing:
+            if bearing and now is not None:
                 self._chunk(now)
             if text and isinstance(text, str):
                 self._add_text(text)
             reason = choice.get("finish_reason")
             if reason:
                 self.finish_reason = str(reason)
-                self.last_finished = True
-        return True
+                if now is not None:
+                    self.last_finished = True
 
     def _chunk(self, now: float) -> None:
         if self.last_at is not None:
@@ -171,11 +174,8 @@ class OutputObserver:
                 with contextlib.suppress(ValueError):
                     self._take_usage(json.loads(match.group(1)))
             return
-        try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return
-        if not isinstance(obj, dict):
+        obj = json_object(body)
+        if obj is None:
             return
         if obj.get("object") == "response":
             self._take_response_body(obj)
@@ -184,23 +184,8 @@ class OutputObserver:
         if usage:
             self._take_usage(usage)
         choices = obj.get("choices")
-        if not isinstance(choices, list):
-            return
-        for choice in choices:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            message = choice.get("message")
-            if isinstance(message, dict):
-                text = message.get("content")
-                if message.get("refusal"):
-                    self.refusal_field = True
-            else:
-                text = choice.get("text")
-            if text and isinstance(text, str):
-                self._add_text(text)
-            reason = choice.get("finish_reason")
-            if reason:
-                self.finish_reason = str(reason)
+        if isinstance(choices, list):
+            self._take_choices(choices, "message", None)
 
     def _take_response_body(self, obj: dict[str, Any]) -> None:
         self._take_response_end(obj)

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.capture.jsonobj import json_object
+
 COMPLETION_SUFFIXES: tuple[str, ...] = ("/chat/completions", "/completions")
 """Routes whose streaming requests get `stream_options.include_usage` added upstream."""
 
@@ -35,11 +37,8 @@ def inspect_body(raw: bytes) -> RequestInfo:
     head = raw[:64].lstrip(b" \t\r\n\xef\xbb\xbf")
     if not head.startswith(b"{"):
         return NOT_JSON
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return NOT_JSON
-    if not isinstance(body, dict):
+    body = json_object(raw)
+    if body is None:
         return NOT_JSON
     model = body.get("model")
     options = body.get("stream_options")

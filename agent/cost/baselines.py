@@ -361,30 +361,49 @@ class _Group:
     cache_write_tokens: int = 0
 
 
+@dataclass
+class _Groups:
+    """Traffic summed per (price, tier band, discount factor), each price's tier starts kept once."""
+
+    baseline: Baseline
+    groups: dict[tuple[int, int, Decimal], _Group] = field(default_factory=dict)
+    starts_of: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def starts(self, model_price: ModelPrice) -> tuple[int, ...]:
+        key = id(model_price)
+        starts = self.starts_of.get(key)
+        if starts is None:
+            starts = self.starts_of[key] = tier_starts(model_price)
+        return starts
+
+    def add(self, model_price: ModelPrice, band: int, keep: Decimal, input_tokens: int, output_tokens: int,
+            cache_read_tokens: int, cache_write_tokens: int, requests: int) -> None:
+        key = (id(model_price), band, keep)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = _Group(model_price, band, keep)
+        group.input_tokens += input_tokens
+        group.output_tokens += output_tokens
+        group.cache_read_tokens += cache_read_tokens
+        group.cache_write_tokens += cache_write_tokens
+        group.requests += requests
+
+    def total(self) -> ApiPrice:
+        total = ApiPrice()
+        for group in self.groups.values():
+            total += _price_group(self.baseline, group, self.starts_of[id(group.model_price)])
+        return total
+
+
 def price_usages(baseline: Baseline, items: Iterable[tuple[datetime, TokenUsage]]) -> ApiPrice:
     """The API cost of requests, each priced at its own time and tier (exact, grouped for speed)."""
-    groups: dict[tuple[int, int, Decimal], _Group] = {}
-    starts_of: dict[int, tuple[int, ...]] = {}
+    acc = _Groups(baseline)
     for ts, usage in items:
         model_price = baseline.price_at(ts)
-        key_price = id(model_price)
-        starts = starts_of.get(key_price)
-        if starts is None:
-            starts = starts_of[key_price] = tier_starts(model_price)
-        band = band_of(starts, usage.input_tokens)
-        keep = baseline.factor_on(ts.date())
-        group = groups.get((key_price, band, keep))
-        if group is None:
-            group = groups[(key_price, band, keep)] = _Group(model_price, band, keep)
-        group.input_tokens += usage.input_tokens
-        group.output_tokens += usage.output_tokens
-        group.cache_read_tokens += usage.cache_read_tokens
-        group.cache_write_tokens += usage.cache_write_tokens
-        group.requests += usage.requests
-    total = ApiPrice()
-    for group in groups.values():
-        total += _price_group(baseline, group, starts_of[id(group.model_price)])
-    return total
+        band = band_of(acc.starts(model_price), usage.input_tokens)
+        acc.add(model_price, band, baseline.factor_on(ts.date()), usage.input_tokens, usage.output_tokens,
+                usage.cache_read_tokens, usage.cache_write_tokens, usage.requests)
+    return acc.total()
 
 
 def _rates(baseline: Baseline, model_price: ModelPrice, starts: Sequence[int], band: int
@@ -455,8 +474,7 @@ class GroupPricing:
 def price_groups(baseline: Baseline, groups: Iterable[RequestGroup]) -> GroupPricing:
     """The API cost of stored request groups: each group at the price in force at its slot's start
     (slots are half hours: exact for prices changing on the half hour) and at its bucket's tier."""
-    acc: dict[tuple[int, int, Decimal], _Group] = {}
-    starts_of: dict[int, tuple[int, ...]] = {}
+    acc = _Groups(baseline)
     by_slot: dict[datetime, ModelPrice] = {}
     named: dict[str, int] = defaultdict(int)
     estimated = 0
@@ -464,28 +482,16 @@ def price_groups(baseline: Baseline, groups: Iterable[RequestGroup]) -> GroupPri
         model_price = by_slot.get(g.slot)
         if model_price is None:
             model_price = by_slot[g.slot] = baseline.price_at(g.slot)
-        key_price = id(model_price)
-        starts = starts_of.get(key_price)
-        if starts is None:
-            starts = starts_of[key_price] = tier_starts(model_price)
+        starts = acc.starts(model_price)
         if any(g.input_min <= s < g.input_max for s in starts):
             band = band_of(starts, g.input_tokens // max(g.requests, 1))
             estimated += g.requests
         else:
             band = bisect.bisect_left(starts, g.input_min)
-        keep = baseline.factor_on(g.slot.date())
-        group = acc.get((key_price, band, keep))
-        if group is None:
-            group = acc[(key_price, band, keep)] = _Group(model_price, band, keep)
-        group.input_tokens += g.input_tokens
-        group.output_tokens += g.output_tokens
-        group.cache_read_tokens += g.cached_tokens
-        group.requests += g.requests
+        acc.add(model_price, band, baseline.factor_on(g.slot.date()), g.input_tokens, g.output_tokens,
+                g.cached_tokens, 0, g.requests)
         named[baseline.price_label(model_price)] += g.input_tokens + g.output_tokens
-    total = ApiPrice()
-    for group in acc.values():
-        total += _price_group(baseline, group, starts_of[id(group.model_price)])
-    return GroupPricing(total, tuple(sorted(named.items())), estimated)
+    return GroupPricing(acc.total(), tuple(sorted(named.items())), estimated)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,10 @@ class GpuReading:
 
 @dataclass(frozen=True, slots=True)
 class GpuHour:
-    """What the GPUs of one host did in one hour. Seconds are GPU-seconds unless named wall."""
+    """What the GPUs of one host did in one hour. Seconds are GPU-seconds unless named wall.
+
+    A measured hour (agent.cost.measures.HourMeasure) and a priced one (agent.cost.pricing.LedgerRow)
+    extend it, so these figures are declared, and priced, in one place."""
 
     hour: datetime
     gpus: int

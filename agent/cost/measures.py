@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -103,19 +103,12 @@ def group_requests(host: str, records: Iterable[RequestTokens]) -> list[RequestG
 
 
 @dataclass(frozen=True, slots=True)
-class HourMeasure:
-    """One cost_hours row (column names match agent/store/schema.py)."""
+class HourMeasure(GpuHour):
+    """One cost_hours row (column names match agent/store/schema.py): the GPU figures of the hour
+    (`simulated`: any GPU or engine reading was simulated) and its tokens from each source."""
 
-    hour: datetime
     host: str
-    gpus: int
-    held_seconds: float
-    allocated_gpu_seconds: float
-    observed_gpu_seconds: float
-    gpu_gap_seconds: float
-    busy_gpu_seconds: float
     engine_gap_seconds: float
-    energy_joules: float
     engine_prompt_tokens: int
     engine_generation_tokens: int
     engine_cached_tokens: int
@@ -129,7 +122,6 @@ class HourMeasure:
     token_source: TokenSource
     request_groups: bool
     """Whether the hour's request groups are stored (False for hours migrated from cost_ledger)."""
-    simulated: bool
     measured_at: datetime
 
     @property
@@ -160,7 +152,7 @@ class HourMeasure:
         return proxy if self.token_source == "proxy" else engine if self.token_source == "engine" else 0
 
     def values(self) -> dict[str, object]:
-        out: dict[str, object] = {name: getattr(self, name) for name in self.__slots__}
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["engine_prompt_histogram"] = histogram_json(self.engine_prompt_histogram)
         return out
 

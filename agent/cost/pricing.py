@@ -56,19 +56,11 @@ class ApiPricing:
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerRow:
+class LedgerRow(GpuHour):
     """One priced hour: the measures of a host's hour and what they cost under the settings in force."""
 
-    hour: datetime
     host: str
-    gpus: int
-    held_seconds: float
-    allocated_gpu_seconds: float
-    observed_gpu_seconds: float
-    gpu_gap_seconds: float
-    busy_gpu_seconds: float
     engine_gap_seconds: float
-    energy_joules: float
     gpu_cost_usd: Decimal
     usage_gpu_cost_usd: Decimal
     energy_cost_usd: Decimal
@@ -79,7 +71,6 @@ class LedgerRow:
     requests: int
     token_source: TokenSource
     api_pricing: ApiPricing
-    simulated: bool
     computed_at: datetime
     unattributed_tokens: int = 0
     """Tokens served straight to the engine, not through the proxy."""
@@ -139,9 +130,7 @@ def price_api(m: HourMeasure, groups: Sequence[RequestGroup], baselines: Sequenc
 def price_hour(m: HourMeasure, groups: Sequence[RequestGroup], pricing: PricingSettings,
                overhead_usd_per_month: Decimal, baselines: Sequence[Baseline]) -> LedgerRow:
     """One measured hour priced with the pricing in force on its day (`pricing` without changes)."""
-    gpu = GpuHour(m.hour, m.gpus, m.held_seconds, m.allocated_gpu_seconds, m.observed_gpu_seconds,
-                  m.gpu_gap_seconds, m.busy_gpu_seconds, m.energy_joules, m.simulated)
-    cost = hour_cost(pricing, gpu, overhead_usd_per_month)
+    cost = hour_cost(pricing, m, overhead_usd_per_month)
     api = price_api(m, groups, baselines)
     return LedgerRow(
         hour=m.hour, host=m.host, gpus=m.gpus, held_seconds=m.held_seconds,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, func, select, text
+from sqlalchemy import Column, Connection, Table, and_, func, select, text
 
 from agent.cost.capacity import LoadReading, edge_ids
 from agent.cost.measure import GpuReading
@@ -67,13 +67,7 @@ def load_readings(conn: Connection, host: str, start: datetime, end: datetime,
                         .where(t.c.host == host, t.c.ts >= start, t.c.ts < end).order_by(t.c.ts)).all()
     readings = [LoadReading(as_utc(r[1]), f"{r[2]}|{r[3]}|{r[4]}", bool(r[5]), _float(r[6]), _float(r[7]),
                             None, int(r[0])) for r in rows]
-    wanted = sorted(edge_ids(readings, window_s, min_waiting))
-    texts: dict[int, str] = {}
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
-        texts.update((int(r[0]), r[1]) for r in conn.execute(
-            select(t.c.id, t.c.histograms).where(t.c.id.in_(chunk))) if r[1] is not None)
-    return [dataclasses.replace(r, histograms_text=texts[r.row_id]) if r.row_id in texts else r for r in readings]
+    return _with_edge_histograms(conn, t.c.id, t.c.histograms, readings, window_s, min_waiting)
 
 
 def earliest_engine_raw(conn: Connection, host: str, start: datetime, end: datetime) -> datetime | None:
@@ -108,12 +102,18 @@ def load_rollup_readings(conn: Connection, host: str, start: datetime, end: date
             total, run = 0.0, (previous[2] + 1 if previous is not None else 0)
         last[series] = (at, total, run)
         readings.append(LoadReading(at + minute, f"{series}#{run}", True, total, _float(r[6]), None, int(r[0])))
+    return _with_edge_histograms(conn, t.c.id, t.c.latency_histograms, readings, window_s, min_waiting)
+
+
+def _with_edge_histograms(conn: Connection, ids: Column[Any], histograms: Column[Any], readings: list[LoadReading],
+                          window_s: float, min_waiting: float | None) -> list[LoadReading]:
+    """The readings, those at the window edges with their histograms text read (500 ids a query)."""
     wanted = sorted(edge_ids(readings, window_s, min_waiting))
     texts: dict[int, str] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i:i + 500]
-        texts.update((int(x[0]), x[1]) for x in conn.execute(
-            select(t.c.id, t.c.latency_histograms).where(t.c.id.in_(chunk))) if x[1] is not None)
+        texts.update((int(r[0]), r[1]) for r in conn.execute(
+            select(ids, histograms).where(ids.in_(chunk))) if r[1] is not None)
     return [dataclasses.replace(r, histograms_text=texts[r.row_id]) if r.row_id in texts else r for r in readings]
 
 

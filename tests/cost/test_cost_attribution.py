@@ -21,9 +21,14 @@ TEAMS = {"hash-a": "search", "hash-b": "support", "hash-c": "research"}
 
 def row(hour: datetime, gpu: str, usage: str, energy: str = "0", overhead: str = "0", prompt: int = 0,
         generation: int = 0, source: str = "proxy", unattributed: int = 0) -> LedgerRow:
-    return LedgerRow(hour, "h1", 1, 3600, 3600, 3600, 0, 1800, 0, 0, Decimal(gpu), Decimal(usage), Decimal(energy),
-                     Decimal(overhead), prompt, generation, 0, 1, source, ApiPricing("requests"),  # type: ignore[arg-type]
-                     False, hour, unattributed)
+    return LedgerRow(hour=hour, host="h1", gpus=1, held_seconds=3600, allocated_gpu_seconds=3600,
+                     observed_gpu_seconds=3600, gpu_gap_seconds=0, busy_gpu_seconds=1800, engine_gap_seconds=0,
+                     energy_joules=0, gpu_cost_usd=Decimal(gpu), usage_gpu_cost_usd=Decimal(usage),
+                     energy_cost_usd=Decimal(energy), overhead_usd=Decimal(overhead), prompt_tokens=prompt,
+                     generation_tokens=generation, cached_tokens=0, requests=1,
+                     token_source=source,  # type: ignore[arg-type]
+                     api_pricing=ApiPricing("requests"), simulated=False, computed_at=hour,
+                     unattributed_tokens=unattributed)
 
 
 def group(hour: datetime, caller: str, prompt: int, generation: int, team: str = "", model: str = "m") -> RequestGroup:

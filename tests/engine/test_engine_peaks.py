@@ -108,6 +108,16 @@ def test_a_user_peak_file_replaces_the_bundled_one(tmp_path: Path) -> None:
         resolve_peak("NVIDIA H100 80GB HBM3", "bf16", str(path))
 
 
+def test_an_unreadable_or_non_utf8_peak_file_names_the_path_and_what_was_expected(tmp_path: Path) -> None:
+    with pytest.raises(FieldSpecError, match=r"nope\.csv: cannot read the GPU peak table"):
+        load_peaks(tmp_path / "nope.csv")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(HEADER.encode() + "H100 \xe9,H100,989,1979,3350,spec\n".encode("latin-1"))
+    with pytest.raises(FieldSpecError, match=r"latin\.csv: expected a UTF-8 text file"):
+        load_peaks(latin)
+    assert load_peaks("") == load_peaks()
+
+
 def test_the_engine_settings_reach_the_collectors_and_fail_at_build_time() -> None:
     settings = EngineSettings(urls=("http://127.0.0.1:1/metrics",), gpu_model="NVIDIA Q9000")
     with pytest.raises(ConfigError, match=r"engine\.gpu_model"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -324,23 +324,32 @@ def _series(series: _Table, key: SeriesKey) -> SeriesValues:
     return found
 
 
+def _accepted(family: Metric, model_label: str, engine_label: str, series: _Table, rejected: Counter[str],
+              counter: bool, poisoned: set[SeriesKey]) -> Iterator[tuple[SeriesValues, float, dict[str, str]]]:
+    """The family's samples with a usable value, each with its (model, engine) series and labels. A
+    rejected sample is counted by reason and, in a counter, its series' key added to `poisoned`."""
+    for sample in family.samples:
+        value = float(sample.value)
+        labels = sample.labels
+        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
+        found = _series(series, key)
+        reason = _rejection(value, counter)
+        if reason is not None:
+            rejected[reason] += 1
+            if counter:
+                poisoned.add(key)
+            continue
+        yield found, value, labels
+
+
 def _read_scalar(family: Metric, concept: str, gauge: bool, model_label: str, engine_label: str,
                  series: _Table, rejected: Counter[str]) -> None:
     # Several samples for one (model, engine) differ in labels campwatch does not keep: counters
     # add up; gauges (the same state reported per rank) take the largest. A rejected sample takes
     # its (model, engine)'s counter off this page: a partial sum would look like a restart.
     poisoned: set[SeriesKey] = set()
-    for sample in family.samples:
-        value = float(sample.value)
-        labels = sample.labels
-        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
-        values = _series(series, key).values
-        reason = _rejection(value, not gauge)
-        if reason is not None:
-            rejected[reason] += 1
-            if not gauge:
-                poisoned.add(key)
-            continue
+    for found, value, _ in _accepted(family, model_label, engine_label, series, rejected, not gauge, poisoned):
+        values = found.values
         old = values.get(concept)
         if old is None:
             values[concept] = value
@@ -356,18 +365,10 @@ def _read_reasons(family: Metric, source: Source, model_label: str, engine_label
                   series: _Table, rejected: Counter[str]) -> None:
     mapping, other = source.reasons, source.other_reasons
     poisoned: set[SeriesKey] = set()
-    for sample in family.samples:
-        value = float(sample.value)
-        labels = sample.labels
-        key = (labels.get(model_label, ""), labels.get(engine_label, DEFAULT_ENGINE))
-        reasons = _series(series, key).reasons
-        bad = _rejection(value, True)
-        if bad is not None:
-            rejected[bad] += 1
-            poisoned.add(key)
-            continue
+    for found, value, labels in _accepted(family, model_label, engine_label, series, rejected, True, poisoned):
         upstream = labels.get(source.reason_label) or source.reason_default
         reason = mapping.get(upstream) or other or upstream
+        reasons = found.reasons
         reasons[reason] = reasons.get(reason, 0.0) + value
     for key in poisoned:  # request totals follow from the reasons: none rather than a partial sum
         series[key].reasons.clear()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from agent.collectors.datafile import read_data_file
 from agent.collectors.engine.derive import PeakFigures
 from agent.errors import ConfigError, FieldSpecError, Problem
 
@@ -119,15 +120,7 @@ def parse_peaks(text: str, source: str) -> tuple[GpuPeak, ...]:
 
 def load_peaks(path: str | Path | None = None) -> tuple[GpuPeak, ...]:
     """The peak table from `path`, or the bundled gpu_peaks.csv when None or empty."""
-    file = Path(path) if path else BUNDLED_PEAKS
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FieldSpecError(str(file), [Problem(str(file), f"cannot read the GPU peak table: {exc.strerror}")]
-                             ) from None
-    except UnicodeDecodeError:
-        raise FieldSpecError(str(file), [Problem(str(file), "expected a UTF-8 text file")]) from None
-    return parse_peaks(text, str(file))
+    return parse_peaks(*read_data_file(path, BUNDLED_PEAKS, "the GPU peak table"))
 
 
 def find_peak(peaks: tuple[GpuPeak, ...], gpu_model: str) -> GpuPeak | None:

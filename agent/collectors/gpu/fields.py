@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.collectors.datafile import read_data_file
 from agent.collectors.gpu.sources import KNOWN_FIELDS, UNITS, KnownField
 from agent.errors import FieldSpecError, Problem
 
@@ -76,11 +77,4 @@ def parse_fields(text: str, source: str) -> tuple[FieldSpec, ...]:
 
 def load_fields(path: str | Path | None = None) -> tuple[FieldSpec, ...]:
     """The enabled fields from `path`, or from the bundled fields.csv when None or empty."""
-    file = Path(path) if path else BUNDLED_FIELDS
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FieldSpecError(str(file), [Problem(str(file), f"cannot read the fields file: {exc.strerror}")]) from None
-    except UnicodeDecodeError:
-        raise FieldSpecError(str(file), [Problem(str(file), "expected a UTF-8 text file")]) from None
-    return parse_fields(text, str(file))
+    return parse_fields(*read_data_file(path, BUNDLED_FIELDS, "the fields file"))

@@ -78,60 +78,59 @@ def _guard(query: Callable[[], Values], what: str) -> Reading:
 def _field_value(fv: Any) -> float | None:
     if fv.nvmlReturn != pynvml.NVML_SUCCESS:
         return None
-    kind = fv.valueType
-    value = fv.value
-    if kind == pynvml.NVML_VALUE_TYPE_DOUBLE:
-        return float(value.dVal)
-    if kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_INT:
-        return float(value.uiVal)
-    if kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG:
-        return float(value.ulVal)
-    if kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG:
-        return float(value.ullVal)
-    if kind == pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG:
-        return float(value.sllVal)
-    if kind == pynvml.NVML_VALUE_TYPE_SIGNED_INT:
-        return float(value.siVal)
-    if kind == pynvml.NVML_VALUE_TYPE_UNSIGNED_SHORT:
-        return float(value.usVal)
-    return None
+    member = _VALUE_MEMBERS.get(fv.valueType)
+    return float(getattr(fv.value, member)) if member is not None else None
+
+
+_VALUE_MEMBERS: dict[int, str] = {
+    pynvml.NVML_VALUE_TYPE_DOUBLE: "dVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_INT: "siVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_SHORT: "usVal",
+}
+"""The member of a field value's union that holds each value type."""
+
+
+def _newer_else_older(newer: Callable[[], Values], older: Callable[[], Values],
+                      missing: tuple[int, ...]) -> Callable[[], Values]:
+    """`newer` until the driver answers it with one of the `missing` codes, then `older` for good."""
+    use_newer = True
+
+    def query() -> Values:
+        nonlocal use_newer
+        if use_newer:
+            try:
+                return newer()
+            except pynvml.NVMLError as exc:
+                if exc.value not in missing:
+                    raise
+                use_newer = False
+        return older()
+
+    return query
 
 
 def _memory_query(h: Handle) -> Callable[[], Values]:
-    use_v2 = True
+    def v2() -> Values:
+        m = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
+        return (float(m.used), float(m.free), float(m.total), float(m.reserved))
 
-    def query() -> Values:
-        nonlocal use_v2
-        if use_v2:
-            try:
-                m = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
-                return (float(m.used), float(m.free), float(m.total), float(m.reserved))
-            except pynvml.NVMLError as exc:
-                if exc.value not in (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND,
-                                     pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH):
-                    raise
-                use_v2 = False  # drivers before R510: v1 only, which counts reserved memory as used
-        m1 = pynvml.nvmlDeviceGetMemoryInfo(h)
-        return (float(m1.used), float(m1.free), float(m1.total), None)
+    def v1() -> Values:  # drivers before R510: v1 only, which counts reserved memory as used
+        m = pynvml.nvmlDeviceGetMemoryInfo(h)
+        return (float(m.used), float(m.free), float(m.total), None)
 
-    return query
+    return _newer_else_older(v2, v1, (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND,
+                                      pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH))
 
 
 def _throttle_query(h: Handle) -> Callable[[], Values]:
-    use_events = True
-
-    def query() -> Values:
-        nonlocal use_events
-        if use_events:
-            try:
-                return (float(pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)),)
-            except pynvml.NVMLError as exc:
-                if exc.value != pynvml.NVML_ERROR_FUNCTION_NOT_FOUND:
-                    raise
-                use_events = False  # renamed in R535; older drivers only know the throttle name
-        return (float(pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)),)
-
-    return query
+    # renamed in R535; older drivers only know the throttle name
+    return _newer_else_older(lambda: (float(pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)),),
+                             lambda: (float(pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)),),
+                             (pynvml.NVML_ERROR_FUNCTION_NOT_FOUND,))
 
 
 def _violation_query(h: Handle) -> Callable[[], Values]:
