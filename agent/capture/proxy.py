@@ -440,13 +440,7 @@ class ProxyServer:
             # No body, but the headers (Content-Length included) describe the resource: keep them all.
             empty = web.StreamResponse(status=resp.status, reason=resp.reason,
                                        headers=client_response_headers(resp.headers, keep_length=True))
-            try:
-                await empty.prepare(request)
-                await empty.write_eof()
-            except ConnectionError as exc:
-                raise _ClientGone from exc
-            ex.finished = self._timer()
-            return empty
+            return await self._send_complete(request, empty, ex)
         if length is not None and length <= WHOLE_BODY_MAX:
             return await self._send_whole(request, resp, await resp.read(), ex, parse=parse, full=full)
         response = web.StreamResponse(status=resp.status, reason=resp.reason,
@@ -480,15 +474,21 @@ class ProxyServer:
         """Send a body already read from the upstream in one write."""
         whole = web.Response(body=data, status=resp.status, reason=resp.reason,
                              headers=client_response_headers(resp.headers, keep_length=False))
-        try:
-            await whole.prepare(request)
-            await whole.write_eof()
-        except ConnectionError as exc:
-            raise _ClientGone from exc
-        ex.finished = self._timer()
+        await self._send_complete(request, whole, ex)
         if parse:
             ex.observer.on_body(data, complete=full)
         return whole
+
+    async def _send_complete(self, request: web.BaseRequest, response: web.StreamResponse,
+                             ex: Exchange) -> web.StreamResponse:
+        """Send a response whose body (if any) it already holds, and note when it finished."""
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except ConnectionError as exc:
+            raise _ClientGone from exc
+        ex.finished = self._timer()
+        return response
 
     async def _relay_stream(self, request: web.BaseRequest, resp: aiohttp.ClientResponse, ex: Exchange, *,
                             strip: bool, parse: bool) -> web.StreamResponse:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sqlalchemy import Engine
 
@@ -112,13 +113,8 @@ def cost_figure(report: CostReport) -> Figure:
                    label=f"plan {p.quarter} per month")
     values = [*months["cost_allocation_usd"], *months["cost_usage_usd"],
               *(float(p.projected_cost_per_month_usd) for p in report.plan)]
-    currency_axis(ax, [float(v) for v in values])
-    ax.set_xlabel("month (UTC)")
-    ax.set_ylabel("cost (USD)")
-    ax.set_title("Self-hosted cost by month (partial months are partial)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
-    fig.subplots_adjust(right=0.72, bottom=0.15)
-    return mark_simulated(fig, report.total.totals.simulated)
+    return _finish_monthly(fig, ax, values, report, ylabel="cost (USD)",
+                           title="Self-hosted cost by month (partial months are partial)")
 
 
 def per_mtok_figure(report: CostReport) -> Figure:
@@ -134,10 +130,18 @@ def per_mtok_figure(report: CostReport) -> Figure:
         ax.axhline(float(per_mtok), linestyle=":", color=f"C{i + 2}", label=baseline)
     values = [*months["usd_per_mtok_allocation"].dropna(), *months["usd_per_mtok_usage"].dropna(),
               *(float(p) for _, p in priced)]
+    return _finish_monthly(fig, ax, values, report, ylabel="USD per million tokens",
+                           title="Self-hosted $/Mtok against API baselines")
+
+
+def _finish_monthly(fig: Figure, ax: Axes, values: Sequence[float], report: CostReport, *, ylabel: str,
+                    title: str) -> Figure:
+    """The month figures' common ending: a currency axis over every plotted value, month labels, the
+    legend beside the plot and the simulated mark."""
     currency_axis(ax, [float(v) for v in values])
     ax.set_xlabel("month (UTC)")
-    ax.set_ylabel("USD per million tokens")
-    ax.set_title("Self-hosted $/Mtok against API baselines")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     fig.subplots_adjust(right=0.72, bottom=0.15)
     return mark_simulated(fig, report.total.totals.simulated)
