@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from agent.drift.windows import Windows
 from agent.review.changepoints import ChangePoint
 from agent.review.plots import mark_simulated
 
@@ -109,27 +110,26 @@ def timeline_figure(requests: pd.DataFrame, points: Sequence[ChangePoint], featu
 
 
 @dataclass(frozen=True, slots=True)
-class Windows:
-    """The reference and current windows compared (half-open, UTC) and where they come from."""
+class ComparedWindows(Windows):
+    """The drift check's windows (half-open, UTC) compared here, and where they come from."""
 
-    reference_start: datetime
-    reference_end: datetime
-    current_start: datetime
-    current_end: datetime
-    source: str
+    source: str = ""
 
 
-def compared_windows(drift: pd.DataFrame, requests: pd.DataFrame, split: datetime | None) -> Windows | None:
+def compared_windows(drift: pd.DataFrame, requests: pd.DataFrame, split: datetime | None) -> ComparedWindows | None:
     """The latest stored drift check's windows; without one, before and after the strongest change
     point; None when neither exists."""
     if not drift.empty:
         last = drift.loc[drift["ts"].idxmax()]
-        return Windows(last["reference_start"].to_pydatetime(), last["reference_end"].to_pydatetime(),
-                       last["window_start"].to_pydatetime(), last["window_end"].to_pydatetime(),
-                       f"the drift check stored at {last['ts']:%Y-%m-%d %H:%M} UTC")
+        return ComparedWindows(
+            reference_start=last["reference_start"].to_pydatetime(),
+            reference_end=last["reference_end"].to_pydatetime(),
+            current_start=last["window_start"].to_pydatetime(), current_end=last["window_end"].to_pydatetime(),
+            source=f"the drift check stored at {last['ts']:%Y-%m-%d %H:%M} UTC")
     if split is not None and not requests.empty:
         first, last_ts = requests["ts"].min().to_pydatetime(), requests["ts"].max().to_pydatetime()
-        return Windows(first, split, split, last_ts + timedelta(seconds=1), "before and after the change point")
+        return ComparedWindows(reference_start=first, reference_end=split, current_start=split,
+                               current_end=last_ts + timedelta(seconds=1), source="before and after the change point")
     return None
 
 
