@@ -149,7 +149,7 @@ def build_runner(settings: Settings, *, gpu_driver: Any | None = None, simulated
         host=settings.host, collectors=collectors, writer=writer, engine=engine, snapshot=snapshot,
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
-        services=services, shutdown_grace_s=settings.shutdown_grace_s,
+        services=services, shutdown_grace_s=settings.shutdown_grace_s, switch_interval_s=settings.switch_interval_s,
         metrics_auth=metrics_auth(settings.metrics) if settings.metrics.enabled else None,
         metrics_tls=tls_context(settings.metrics) if settings.metrics.enabled else None,
     )

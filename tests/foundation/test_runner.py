@@ -145,3 +145,35 @@ async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_la
     with engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(gpu_samples)).scalar()
     assert stored == good.calls  # the writer still had its share of the grace
+
+
+async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_restores_the_interpreters(
+        tmp_path) -> None:
+    import sys
+
+    from agent.config import Settings
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    upgrade(engine)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    seen: list[float] = []
+
+    async def start() -> None:
+        seen.append(sys.getswitchinterval())
+
+    async def stop(timeout_s: float) -> None:
+        return None
+
+    before = sys.getswitchinterval()
+    configured = Settings().switch_interval_s
+    assert configured == 0.001 and before != configured  # the default, against CPython's own 5 ms
+    runner = Runner(host="h1", collectors=[], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
+                    engine=engine, snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot),
+                    metrics_port=None, services=[("probe", start, stop)], switch_interval_s=configured)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.1)
+    runner.stop()
+    await asyncio.wait_for(task, timeout=10)  # a hang guard, not a timing assertion
+    assert seen == [configured]
+    assert sys.getswitchinterval() == before
