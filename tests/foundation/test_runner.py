@@ -147,8 +147,9 @@ async def test_a_service_that_never_stops_is_left_behind_at_the_grace_and_the_la
     assert stored == good.calls  # the writer still had its share of the grace
 
 
-async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_restores_the_interpreters(
+async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_the_start_frozen_out_of_the_gc(
         tmp_path) -> None:
+    import gc
     import sys
 
     from agent.config import Settings
@@ -159,8 +160,11 @@ async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_resto
     snapshot = Snapshot()
     seen: list[float] = []
 
+    frozen: list[int] = []
+
     async def start() -> None:
         seen.append(sys.getswitchinterval())
+        frozen.append(gc.get_freeze_count())
 
     async def stop(timeout_s: float) -> None:
         return None
@@ -176,4 +180,6 @@ async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_resto
     runner.stop()
     await asyncio.wait_for(task, timeout=10)  # a hang guard, not a timing assertion
     assert seen == [configured]
-    assert sys.getswitchinterval() == before
+    assert frozen[0] > 10_000  # the objects made before run() (modules, tables) are out of the collector's scans
+    assert sys.getswitchinterval() == before  # both undone when run() ends
+    assert gc.get_freeze_count() == 0
