@@ -8,12 +8,15 @@ prometheus_client process, measured in the same run.
 scrapes one simulated vLLM server's /metrics and proxies chat requests to it (a few per second, so
 the store writes), with the default settings otherwise (drift enabled, its first check one interval
 away: no drift run in progress), on a database already migrated (every start but the first; the
-first start on a fresh database, which loads Alembic to migrate, is printed too). The floor is a
-bare process serving prometheus_client's exposition over aiohttp. RSS is read from
+first start on a fresh database, which loads Alembic to migrate, is printed too), and once more with
+MALLOC_ARENA_MAX=2 as the docker image sets it. The floors: a bare process serving prometheus_client's
+exposition over aiohttp, and the same with the same NVML library loaded and initialised (a GPU
+exporter's floor: the fake library's static device tables take about 6 MiB of it). RSS is read from
 /proc/<pid>/status (VmRSS) about once a second after a warm-up; the figure is the highest reading.
 Import time is the wall time of a fresh interpreter importing the run path (`agent.cli` +
 `agent.wiring` + what build_runner loads) against one importing aiohttp and prometheus_client. 3
-repetitions, min/median. Target: <= 60 MiB RSS.
+repetitions, min/median. Target: <= 60 MiB RSS. --by-module first prints the RSS each import group,
+the NVML library, build_runner and 10 s of running add, from one process doing what `campwatch run` does.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ async def metrics(request):
 app = web.Application(); app.router.add_get("/metrics", metrics)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
+
+BARE_NVML = "import pynvml; pynvml.nvmlInit(); pynvml.nvmlDeviceGetCount()\n" + BARE
+"""The floor of a GPU exporter: the same bare process with the same NVML library loaded and initialised."""
 
 IMPORT_RUN_PATH = """
 import agent.cli, agent.wiring, agent.runner, agent.capture.proxy, agent.collectors.gpu.collector
@@ -92,6 +98,13 @@ def _by_module(proxy_port: int, metrics_port: int, engine_port: int, db_url: str
         now = _rss_mib(own)
         print(f"STAGE {label} {now - last:.2f} {now:.2f}", flush=True)
         last = now
+    import pynvml
+
+    pynvml.nvmlInit()  # build_runner's own init then only counts up: this stage is the library's memory
+    now = _rss_mib(own)
+    print(f"STAGE NVML library loaded and initialised (the fake library's own device tables) {now - last:.2f} "
+          f"{now:.2f}", flush=True)
+    last = now
     from agent.config import load_settings
     from agent.wiring import build_runner
 
@@ -104,7 +117,8 @@ def _by_module(proxy_port: int, metrics_port: int, engine_port: int, db_url: str
         nonlocal last
         parts = build_runner(settings)
         now = _rss_mib(own)
-        print(f"STAGE build_runner (settings, NVML init, engine and pools) {now - last:.2f} {now:.2f}", flush=True)
+        print(f"STAGE build_runner (settings, collectors, engine and pools, proxy) {now - last:.2f} {now:.2f}",
+              flush=True)
         last = now
         task = asyncio.create_task(parts.runner.run())
         await asyncio.sleep(run_s)
@@ -247,9 +261,14 @@ def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: 
             _stop(proc)
 
 
-def bare_rss(seconds: float) -> float:
+def bare_rss(seconds: float, nvml: tuple[Path, Path] | None = None) -> float:
+    """`nvml`: (library folder, scenario) to load the NVML library as campwatch run does."""
     port = _free_port()
-    proc = subprocess.Popen([PY, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = None
+    if nvml is not None:
+        env = dict(os.environ, LD_LIBRARY_PATH=str(nvml[0]), FAKENVML_SCENARIO=str(nvml[1]))
+    proc = subprocess.Popen([PY, "-c", BARE if nvml is None else BARE_NVML, str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(f"http://127.0.0.1:{port}/metrics")
         return _watch(proc, seconds, warmup_s=2.0, proxy_port=None)
@@ -301,18 +320,20 @@ def main() -> None:
             print(f"  {'stage':<95} {'added MiB':>9} {'total':>7}")
             for label, added, total in stages:
                 print(f"  {label:<95} {added:9.1f} {total:7.1f}")
-        rows: list[tuple[float, float, float, float, float, float]] = []
+        rows: list[tuple[float, float, float, float, float, float, float]] = []
         for rep in range(args.reps):
             cw = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=True)
             arena = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=True,
                                   env={"MALLOC_ARENA_MAX": "2"})
             fresh = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=False)
             bare = bare_rss(seconds / 2)
+            bare_nvml = bare_rss(seconds / 2, nvml=(library_dir, scenario))
             cw_import = import_seconds(IMPORT_RUN_PATH)
             bare_import = import_seconds(IMPORT_BARE)
-            rows.append((cw, bare, cw_import, bare_import, fresh, arena))
+            rows.append((cw, bare, cw_import, bare_import, fresh, arena, bare_nvml))
             print(f"rep {rep + 1}: campwatch run {cw:.1f} MiB (MALLOC_ARENA_MAX=2 as in the image {arena:.1f}; "
-                  f"first start on a fresh database {fresh:.1f}), bare {bare:.1f} MiB ({cw / bare:.2f}x); "
+                  f"first start on a fresh database {fresh:.1f}), bare {bare:.1f} MiB ({cw / bare:.2f}x), "
+                  f"bare with the NVML library {bare_nvml:.1f} MiB ({cw / bare_nvml:.2f}x); "
                   f"import {cw_import:.2f} s vs bare {bare_import:.2f} s ({cw_import / bare_import:.2f}x)")
     finally:
         _stop(upstream)
@@ -325,7 +346,10 @@ def main() -> None:
           f"{_fmt([r[5] for r in rows], 'MiB')}")
     print(f"campwatch run RSS, first start on a fresh database: {_fmt([r[4] for r in rows], 'MiB')}")
     print(f"bare aiohttp + prometheus_client RSS: {_fmt([r[1] for r in rows], 'MiB')}")
+    print(f"bare with the same NVML library loaded (a GPU exporter's floor): {_fmt([r[6] for r in rows], 'MiB')}")
     print(f"RSS ratio to bare: {_fmt([r[0] / r[1] for r in rows], 'x')}")
+    print(f"RSS ratio to bare with the NVML library: {_fmt([r[0] / r[6] for r in rows], 'x')}; campwatch's own "
+          f"above that floor: {_fmt([r[0] - r[6] for r in rows], 'MiB')}")
     print(f"import time: campwatch {_fmt([r[2] for r in rows], 's')}, bare {_fmt([r[3] for r in rows], 's')}, "
           f"ratio {_fmt([r[2] / r[3] for r in rows], 'x')}")
 
