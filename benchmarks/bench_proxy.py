@@ -137,6 +137,8 @@ async def _campwatch(args: argparse.Namespace) -> Any:
 
 STEADY_ENV = "CAMPWATCH_BENCH_STEADY_STATE"
 """0: the campwatch role skips what the Runner does once started (GIL switch interval, gc.freeze)."""
+FREEZE_ENV = "CAMPWATCH_BENCH_GC_FREEZE"
+"""0: the campwatch role sets the switch interval but leaves the GC unfrozen."""
 STORE_ENV = "CAMPWATCH_BENCH_PROXY_STORE"
 """Set by --store (to the store URL, {dir} a temporary folder) for the campwatch role's process."""
 
@@ -190,7 +192,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
             # as the Runner of `campwatch run` does once started (CAMPWATCH_SWITCH_INTERVAL_S moves it)
             wanted = {k: v for k, v in os.environ.items() if k == "CAMPWATCH_SWITCH_INTERVAL_S"}  # not the bench's
-            enter_steady_state(load_settings(None, environ=wanted).switch_interval_s)
+            enter_steady_state(load_settings(None, environ=wanted).switch_interval_s,
+                               freeze=os.environ.get(FREEZE_ENV, "1") != "0")
     pauses: list[float] = []
     began: list[float] = []
 
@@ -524,7 +527,7 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true", help="part 1 only")
     parser.add_argument("--variant", action="append", default=[], type=_variant, metavar="NAME:ENV=VALUE[,ENV=VALUE]",
                         help="part 1 also measures a campwatch proxy process named NAME with this environment "
-                             "(repeatable), e.g. si5ms:CAMPWATCH_SWITCH_INTERVAL_S=0.005 or nostore:"
+                             "(repeatable), e.g. si1ms:CAMPWATCH_SWITCH_INTERVAL_S=0.001 or nostore:"
                              f"{STORE_ENV}= (records discarded)")
     args = parser.parse_args()
     if args.store and not args.role:
