@@ -13,22 +13,45 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import wraps
-from typing import Any, TypeVar
+from functools import cache, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from agent import __version__
 from agent.config import Settings, load_settings, masked, secret_values
 from agent.errors import CampwatchError, ConfigError, InvalidInput, ListenError, MissingExtra, Problem, StoreError
 from agent.urls import SecretScrubber, scrub_text
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 F = TypeVar("F", bound=Callable[..., Any])
-# Piped output (CI logs, files) gets a wide fixed width so tables are not truncated to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+@cache
+def _consoles() -> tuple[Console, Console]:
+    """(stdout, stderr) consoles, made on first use: `campwatch run` never prints through rich, and
+    not importing it keeps it out of the sidecar's resident memory."""
+    from rich.console import Console
+
+    # Piped output (CI logs, files) gets a wide fixed width so tables are not truncated to 80 columns.
+    return (Console(width=None if sys.stdout.isatty() else 160),
+            Console(stderr=True, width=None if sys.stderr.isatty() else 160))
+
+
+def _console() -> Console:
+    return _consoles()[0]
+
+
+def _err_console() -> Console:
+    return _consoles()[1]
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def _exits(func: F) -> F:
@@ -37,13 +60,13 @@ def _exits(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (InvalidInput, ListenError, MissingExtra) as exc:
-            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _err_console().print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(2)
         except StoreError as exc:
-            err_console.print(f"[bold red]store error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _err_console().print(f"[bold red]store error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(3)
         except CampwatchError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _err_console().print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
 
@@ -186,7 +209,7 @@ def check_config(file: str) -> None:
 
     settings = load_settings(file)
     resolve_baselines(settings.cost)  # unknown API models or a bad price file fail here, not at run time
-    console.print_json(json.dumps(masked(settings)))
+    _console().print_json(json.dumps(masked(settings)))
 
 
 @main.group("config")
@@ -211,7 +234,7 @@ def config_keys(as_json: bool) -> None:
     table = Table("key", "type", "default", "environment variable", "meaning", show_lines=False)
     for k in keys:
         table.add_row(k.key, k.type, k.default, k.env, k.description)
-    console.print(table)
+    _console().print(table)
 @main.command("hash-password")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the password from standard input (one line).")
 def hash_password_command(from_stdin: bool) -> None:
@@ -223,7 +246,7 @@ def hash_password_command(from_stdin: bool) -> None:
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
-        err_console.print("[bold red]error:[/] expected a non-empty password", highlight=False)
+        _err_console().print("[bold red]error:[/] expected a non-empty password", highlight=False)
         sys.exit(2)
     click.echo(hash_password(password))
 
@@ -259,7 +282,7 @@ def gpus(config: str | None) -> None:
     from agent.collectors.gpu.nvml import NvmlDriver
 
     _settings(config, {})
-    render_gpus(console, describe_gpus(NvmlDriver()))
+    render_gpus(_console(), describe_gpus(NvmlDriver()))
 
 
 @main.command()
@@ -302,7 +325,7 @@ def cost(config: str | None, db_url: str | None, since: str | None, from_: str |
     if as_json:
         click.echo(json.dumps(report_to_json(report), indent=2, default=str))
     else:
-        render_report(console, report, by=by, hybrid=hybrid)
+        render_report(_console(), report, by=by, hybrid=hybrid)
 
 
 @main.command()
@@ -351,7 +374,7 @@ def review(quarter: str | None, host_name: str | None, db_url: str | None, confi
                               config=str(Path(config).resolve()) if config else None,
                               plan=str(Path(plan).resolve()) if plan else None, now=now,
                               figures_json=str(Path(figures_json).resolve()) if figures_json else None)
-    err_console.print(f"[dim]review {scrub_text(describe(params))}[/dim]", highlight=False)
+    _err_console().print(f"[dim]review {scrub_text(describe(params))}[/dim]", highlight=False)
     if render_every:
         written = render_all(Path(out), params)
     else:
@@ -396,16 +419,16 @@ def drift(config: str | None, db_url: str | None, model: str | None, host_name: 
             results += run_drift_check(engine, settings.drift, host, model,
                                        refusal_phrases=settings.capture.refusal_phrases)
     database = engine.url.render_as_string(hide_password=True)
-    err_console.print(f"[dim]read {database}, {host_name or 'all hosts'} (found: {', '.join(hosts) or 'none'})[/dim]",
-                      highlight=False)
+    _err_console().print(f"[dim]read {database}, {host_name or 'all hosts'} "
+                         f"(found: {', '.join(hosts) or 'none'})[/dim]", highlight=False)
     if not results:
         elsewhere = "; ".join(f"{t}: {', '.join(h) or 'empty'}" for t, h in found.items())
-        err_console.print(f"[dim]nothing for {host_name or 'any host'} in {source}; the database holds {elsewhere}"
-                          "[/dim]", highlight=False)
+        _err_console().print(f"[dim]nothing for {host_name or 'any host'} in {source}; the database holds {elsewhere}"
+                             "[/dim]", highlight=False)
     if as_json:
         click.echo(drift_to_json(results))
     else:
-        render_drift(console, results)
+        render_drift(_console(), results)
 
 
 def history_days(text: str) -> int:
@@ -464,7 +487,7 @@ def _seed_history(db_url: str, days: int, gpus: int, end_text: str | None, host_
             raise ConfigError("command line", [Problem("--db/--host", f"the database already holds samples of host "
                                                        f"{host_name!r}; expected an empty one (or another --host)")])
     plan = HistoryPlan(host=host_name, days=days, end=end, gpus=gpus, drift_last_days=0.0 if no_drift else 2.0)
-    with Progress(console=err_console, transient=False) as bar:
+    with Progress(console=_err_console(), transient=False) as bar:
         task = bar.add_task(f"seeding {days} days x {gpus} GPUs (simulated)", total=days)
         written = seed_history(engine, plan, progress=lambda done, _total: bar.update(task, completed=done))
     if settings_out:
@@ -475,10 +498,10 @@ def _seed_history(db_url: str, days: int, gpus: int, end_text: str | None, host_
         target = Path("campwatch-history.toml")
     target.write_text(history_settings_toml(plan, written["tokens"]), encoding="utf-8")
     safe_url = engine.url.render_as_string(hide_password=True)
-    console.print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in written.items()), highlight=False)
+    _console().print(", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in written.items()), highlight=False)
     last = end - timedelta(seconds=1)
-    console.print(f"settings (prices, plan): {target}\nnext: campwatch review --db '{safe_url}' --config {target} "
-                  f"--quarter {quarter_of(last).label} --out report.html", highlight=False)
+    _console().print(f"settings (prices, plan): {target}\nnext: campwatch review --db '{safe_url}' --config {target} "
+                     f"--quarter {quarter_of(last).label} --out report.html", highlight=False)
 
 
 @main.command()
@@ -513,7 +536,7 @@ def demo(duration: float, speed: float, db_url: str | None, metrics_port: int, g
                 Path(f"var/demo/history.db{suffix}").unlink(missing_ok=True)
         _seed_history(target, days, 8, None, "simulated-history", False, None)
     run_demo(DemoOptions(duration_s=duration, speed=speed, db_url=db_url, metrics_port=metrics_port,
-                         gpu_hourly_usd=gpu_hourly_usd, live=not quiet), console)
+                         gpu_hourly_usd=gpu_hourly_usd, live=not quiet), _console())
 
 
 if __name__ == "__main__":

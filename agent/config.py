@@ -500,6 +500,11 @@ class Settings(_Section):
     shutdown_grace_s: float = Field(10.0, gt=0, le=600)
     """From SIGTERM/SIGINT to exit, at most: streams in flight are cut and the last flush gives up
     (what is left goes to the spool) so that the process always ends within it."""
+    switch_interval_s: float = Field(0.005, ge=0.0001, le=0.1)
+    """CPython's GIL switch interval while the agent runs (sys.setswitchinterval; 0.005 is CPython's
+    own): the longest the proxy's event loop waits for the GIL while another thread (the store
+    writer's flush, a store job) runs Python code. 0.001 measured no difference in the proxy's p99
+    on a shared machine (docs/benchmarks.md); benchmarks/bench_proxy.py --variant compares both."""
     store: StoreSettings = StoreSettings()
     gpu: GpuSettings = GpuSettings()
     engine: EngineSettings = EngineSettings()

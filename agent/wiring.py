@@ -160,6 +160,7 @@ def build_runner(settings: Settings, *, gpu_driver: GpuDriver | None = None, sim
         telemetry=telemetry, registry=registry, metrics_host=settings.metrics.host,
         metrics_port=settings.metrics.port if settings.metrics.enabled else None, periodic=periodic,
         services=services, shutdown_grace_s=settings.shutdown_grace_s, off_at_start=off,
+        switch_interval_s=settings.switch_interval_s,
         metrics_auth=metrics_auth(settings.metrics) if settings.metrics.enabled else None,
         metrics_tls=tls_context(settings.metrics) if settings.metrics.enabled else None,
     )

@@ -8,12 +8,15 @@ prometheus_client process, measured in the same run.
 scrapes one simulated vLLM server's /metrics and proxies chat requests to it (a few per second, so
 the store writes), with the default settings otherwise (drift enabled, its first check one interval
 away: no drift run in progress), on a database already migrated (every start but the first; the
-first start on a fresh database, which loads Alembic to migrate, is printed too). The floor is a
-bare process serving prometheus_client's exposition over aiohttp. RSS is read from
+first start on a fresh database, which loads Alembic to migrate, is printed too), and once more with
+MALLOC_ARENA_MAX=2 as the docker image sets it. The floors: a bare process serving prometheus_client's
+exposition over aiohttp, and the same with the same NVML library loaded and initialised (a GPU
+exporter's floor: the fake library's static device tables take about 6 MiB of it). RSS is read from
 /proc/<pid>/status (VmRSS) about once a second after a warm-up; the figure is the highest reading.
 Import time is the wall time of a fresh interpreter importing the run path (`agent.cli` +
 `agent.wiring` + what build_runner loads) against one importing aiohttp and prometheus_client. 3
-repetitions, min/median. Target: <= 60 MiB RSS.
+repetitions, min/median. Target: <= 60 MiB RSS. --by-module first prints the RSS each import group,
+the NVML library, build_runner and 10 s of running add, from one process doing what `campwatch run` does.
 """
 
 from __future__ import annotations
@@ -48,11 +51,112 @@ app = web.Application(); app.router.add_get("/metrics", metrics)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
+BARE_NVML = "import pynvml; pynvml.nvmlInit(); pynvml.nvmlDeviceGetCount()\n" + BARE
+"""The floor of a GPU exporter: the same bare process with the same NVML library loaded and initialised."""
+
 IMPORT_RUN_PATH = """
 import agent.cli, agent.wiring, agent.runner, agent.capture.proxy, agent.collectors.gpu.collector
 import agent.collectors.engine.collector, agent.cost.report, agent.drift.points, agent.drift.worker
 """
 IMPORT_BARE = "import asyncio, aiohttp.web, prometheus_client"
+
+
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("more stdlib (ssl, logging, concurrent.futures)", ("asyncio", "ssl", "json", "logging", "concurrent.futures")),
+    ("aiohttp (server and client)", ("aiohttp", "aiohttp.web")),
+    ("prometheus_client", ("prometheus_client",)),
+    ("SQLAlchemy Core (engine, pool, SQL compiler, SQLite dialect)",
+     ("sqlalchemy", "sqlalchemy.engine", "sqlalchemy.dialects.sqlite")),
+    ("pydantic + pydantic_core", ("pydantic",)),
+    ("agent.config: the settings models (schemas built at class creation)", ("agent.config",)),
+    ("click + agent.cli", ("click", "agent.cli")),
+    ("agent.store: schema, writer, spool, maintenance", ("agent.store.writer", "agent.store.maintenance",
+                                                          "agent.store.spool", "agent.store.revisions")),
+    ("agent.wiring, runner, exporters, telemetry", ("agent.wiring", "agent.runner")),
+    ("GPU collector (NVML bindings)", ("agent.collectors.gpu.collector",)),
+    ("engine collector (/metrics parser, maps)", ("agent.collectors.engine.collector",)),
+    ("capture proxy", ("agent.capture.proxy",)),
+    ("cost report (genai-prices code, queries, ledger)", ("agent.cost.report",)),
+    ("drift bookkeeping (the check itself runs in a child)", ("agent.drift.points", "agent.drift.worker")),
+)
+"""The run path's imports in the order `campwatch run` needs them, grouped (--by-module)."""
+
+
+def _by_module(proxy_port: int, metrics_port: int, engine_port: int, db_url: str, run_s: float) -> None:
+    """Runs in the measured process: RSS after each import group, after build_runner, and after
+    `run_s` seconds of running (the parent sends proxy traffic meanwhile); one line per stage."""
+    import importlib
+
+    own = os.getpid()
+    last = _rss_mib(own)
+    print(f"STAGE interpreter + the benchmark script's stdlib imports (asyncio, subprocess, urllib) "
+          f"{last:.2f} {last:.2f}", flush=True)
+    for label, modules in STAGES:
+        for name in modules:
+            importlib.import_module(name)
+        now = _rss_mib(own)
+        print(f"STAGE {label} {now - last:.2f} {now:.2f}", flush=True)
+        last = now
+    import pynvml
+
+    pynvml.nvmlInit()  # build_runner's own init then only counts up: this stage is the library's memory
+    now = _rss_mib(own)
+    print(f"STAGE NVML library loaded and initialised (the fake library's own device tables) {now - last:.2f} "
+          f"{now:.2f}", flush=True)
+    last = now
+    from agent.config import load_settings
+    from agent.wiring import build_runner
+
+    settings = load_settings(None, overrides={
+        "store": {"url": db_url}, "engine": {"urls": [f"http://127.0.0.1:{engine_port}/metrics"]},
+        "proxy": {"listen": f"127.0.0.1:{proxy_port}", "upstream": f"http://127.0.0.1:{engine_port}"},
+        "metrics": {"port": metrics_port}, "host": "bench", "log_level": "WARNING"})
+
+    async def go() -> None:
+        nonlocal last
+        parts = build_runner(settings)
+        now = _rss_mib(own)
+        print(f"STAGE build_runner (settings, collectors, engine and pools, proxy) {now - last:.2f} {now:.2f}",
+              flush=True)
+        last = now
+        task = asyncio.create_task(parts.runner.run())
+        await asyncio.sleep(run_s)
+        now = _rss_mib(own)
+        print(f"STAGE running {run_s:.0f} s (first cost report: genai-prices data; caches, buffers, threads) "
+              f"{now - last:.2f} {now:.2f}", flush=True)
+        parts.runner.stop()
+        await task
+
+    asyncio.run(go())
+
+
+def by_module(engine_port: int, library_dir: Path, scenario: Path, run_s: float) -> list[tuple[str, float, float]]:
+    """The stages' RSS added, from one process that imports and runs what `campwatch run` does."""
+    proxy_port, metrics_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        url = f"sqlite:///{tmp}/cw.db"
+        subprocess.run([CAMPWATCH, "db", "upgrade", "--db", url], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = dict(os.environ, FAKENVML_SCENARIO=str(scenario), LD_LIBRARY_PATH=str(library_dir), PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen([PY, "-m", "benchmarks.bench_memory", "--role", "by-module", "--port", str(engine_port),
+                                 "--proxy-port", str(proxy_port), "--metrics-port", str(metrics_port), "--db", url,
+                                 "--seconds", str(run_s)], env=env, cwd=tmp, stdout=subprocess.PIPE, text=True)
+        stages: list[tuple[str, float, float]] = []
+        assert proc.stdout is not None
+        try:
+            _wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=60)
+            deadline = time.monotonic() + run_s
+            while time.monotonic() < deadline and proc.poll() is None:
+                for _ in range(4):
+                    _chat(proxy_port)
+                time.sleep(0.5)
+            for line in proc.stdout:
+                if line.startswith("STAGE "):
+                    label, added, total = line[6:].rstrip().rsplit(" ", 2)
+                    stages.append((label, float(added), float(total)))
+        finally:
+            proc.wait(timeout=30)
+    return stages
 
 
 def _rss_mib(pid: int) -> float:
@@ -121,15 +225,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: float, *, migrated: bool) -> float:
-    """`migrated`: the database is already at head (every start but the first), else a fresh file."""
+def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: float, *, migrated: bool,
+                  env: dict[str, str] | None = None) -> float:
+    """`migrated`: the database is already at head (every start but the first), else a fresh file.
+    `env`: more environment for the process (MALLOC_ARENA_MAX)."""
     proxy_port, metrics_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         if migrated:
             subprocess.run([CAMPWATCH, "db", "upgrade", "--db", f"sqlite:///{tmp}/cw.db"], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        more = env or {}
         env = dict(os.environ, FAKENVML_SCENARIO=str(scenario), LD_LIBRARY_PATH=str(library_dir),
-                   CAMPWATCH_LOG_LEVEL="WARNING")
+                   CAMPWATCH_LOG_LEVEL="WARNING", **more)
         proc = subprocess.Popen(
             [CAMPWATCH, "run", "--db", f"sqlite:///{tmp}/cw.db", "--engine-url",
              f"http://127.0.0.1:{engine_port}/metrics", "--proxy-listen", f"127.0.0.1:{proxy_port}",
@@ -147,9 +254,14 @@ def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: 
             _stop(proc)
 
 
-def bare_rss(seconds: float) -> float:
+def bare_rss(seconds: float, nvml: tuple[Path, Path] | None = None) -> float:
+    """`nvml`: (library folder, scenario) to load the NVML library as campwatch run does."""
     port = free_port()
-    proc = subprocess.Popen([PY, "-c", BARE, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = None
+    if nvml is not None:
+        env = dict(os.environ, LD_LIBRARY_PATH=str(nvml[0]), FAKENVML_SCENARIO=str(nvml[1]))
+    proc = subprocess.Popen([PY, "-c", BARE if nvml is None else BARE_NVML, str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_http(f"http://127.0.0.1:{port}/metrics")
         return _watch(proc, seconds, warmup_s=2.0, proxy_port=None)
@@ -170,11 +282,21 @@ def _fmt(values: list[float], unit: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter watch windows")
-    parser.add_argument("--role", choices=["upstream"], help=argparse.SUPPRESS)
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of the comparison (0: none)")
+    parser.add_argument("--by-module", action="store_true",
+                        help="also print the RSS each import group and the running add, from one process")
+    parser.add_argument("--role", choices=["upstream", "by-module"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--proxy-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--db", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "upstream":
         _upstream(args.port)
+        return
+    if args.role == "by-module":
+        _by_module(args.proxy_port, args.metrics_port, args.port, args.db, args.seconds)
         return
     from tests.support.fakenvml import SCENARIOS, build_fake_library
 
@@ -186,25 +308,42 @@ def main() -> None:
                                 cwd=ROOT)
     try:
         _wait_http(f"http://127.0.0.1:{engine_port}/metrics")
-        rows: list[tuple[float, float, float, float, float]] = []
-        for rep in range(3):
+        if args.by_module:
+            stages = by_module(engine_port, library_dir, scenario, max(seconds, 10.0))
+            print("RSS by module (one process importing and running what `campwatch run` does, in its order):")
+            print(f"  {'stage':<95} {'added MiB':>9} {'total':>7}")
+            for label, added, total in stages:
+                print(f"  {label:<95} {added:9.1f} {total:7.1f}")
+        rows: list[tuple[float, float, float, float, float, float, float]] = []
+        for rep in range(args.reps):
             cw = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=True)
+            arena = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=True,
+                                  env={"MALLOC_ARENA_MAX": "2"})
             fresh = campwatch_rss(engine_port, library_dir, scenario, seconds, migrated=False)
             bare = bare_rss(seconds / 2)
+            bare_nvml = bare_rss(seconds / 2, nvml=(library_dir, scenario))
             cw_import = import_seconds(IMPORT_RUN_PATH)
             bare_import = import_seconds(IMPORT_BARE)
-            rows.append((cw, bare, cw_import, bare_import, fresh))
-            print(f"rep {rep + 1}: campwatch run {cw:.1f} MiB (first start on a fresh database {fresh:.1f}), "
-                  f"bare {bare:.1f} MiB ({cw / bare:.2f}x); "
+            rows.append((cw, bare, cw_import, bare_import, fresh, arena, bare_nvml))
+            print(f"rep {rep + 1}: campwatch run {cw:.1f} MiB (MALLOC_ARENA_MAX=2 as in the image {arena:.1f}; "
+                  f"first start on a fresh database {fresh:.1f}), bare {bare:.1f} MiB ({cw / bare:.2f}x), "
+                  f"bare with the NVML library {bare_nvml:.1f} MiB ({cw / bare_nvml:.2f}x); "
                   f"import {cw_import:.2f} s vs bare {bare_import:.2f} s ({cw_import / bare_import:.2f}x)")
     finally:
         _stop(upstream)
+    if not rows:
+        return
     cws = [r[0] for r in rows]
     print(f"campwatch run RSS: {_fmt(cws, 'MiB')} (target <= {TARGET_MIB:.0f} MiB: "
           f"{'met' if min(cws) <= TARGET_MIB else 'NOT met'})")
+    print(f"campwatch run RSS with MALLOC_ARENA_MAX=2 (the docker image's setting): "
+          f"{_fmt([r[5] for r in rows], 'MiB')}")
     print(f"campwatch run RSS, first start on a fresh database: {_fmt([r[4] for r in rows], 'MiB')}")
     print(f"bare aiohttp + prometheus_client RSS: {_fmt([r[1] for r in rows], 'MiB')}")
+    print(f"bare with the same NVML library loaded (a GPU exporter's floor): {_fmt([r[6] for r in rows], 'MiB')}")
     print(f"RSS ratio to bare: {_fmt([r[0] / r[1] for r in rows], 'x')}")
+    print(f"RSS ratio to bare with the NVML library: {_fmt([r[0] / r[6] for r in rows], 'x')}; campwatch's own "
+          f"above that floor: {_fmt([r[0] - r[6] for r in rows], 'MiB')}")
     print(f"import time: campwatch {_fmt([r[2] for r in rows], 's')}, bare {_fmt([r[3] for r in rows], 's')}, "
           f"ratio {_fmt([r[2] / r[3] for r in rows], 'x')}")
 

@@ -9,16 +9,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ["bench_gpu", "bench_gpm", "bench_engine", "bench_proxy", "bench_store", "bench_store_queue", "bench_cost",
-           "bench_drift", "bench_hostile_pages", "bench_shutdown", "bench_memory"]
+BENCHES: list[list[str]] = [
+    ["bench_gpu"], ["bench_gpm"], ["bench_engine"],
+    # the proxy as inside `campwatch run` (records through a real StoreWriter), with a 1 ms GIL switch
+    # interval as a second campwatch variant in the same rounds (issue 14: the p99 under the flush)
+    ["bench_proxy", "--store", "--variant", "si1ms:CAMPWATCH_SWITCH_INTERVAL_S=0.001"],
+    ["bench_store"], ["bench_store_queue"], ["bench_cost"], ["bench_drift"],
+    ["bench_hostile_pages"], ["bench_shutdown"], ["bench_memory", "--by-module"],
+]
 
 
 def main() -> int:
     failed = []
-    for name in BENCHES:
-        print(f"\n===== {name} =====", flush=True)
+    for name, *args in BENCHES:
+        print(f"\n===== {name} {' '.join(args)} =====", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT)
+        code = subprocess.call([sys.executable, "-m", f"benchmarks.{name}", *args], cwd=ROOT)
         print(f"----- {name}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
         if code:
             failed.append(name)

@@ -49,6 +49,8 @@ def test_the_run_path_with_default_settings_imports_no_analysis_stack_and_no_ale
     assert [name for name in HEAVY if _loaded(modules, name)] == []
     # a restart on a database already at head needs no migration machinery (about 11 MiB)
     assert [name for name in ("alembic", "mako", "pygments") if _loaded(modules, name)] == []
+    # nor rich (only the CLI's other commands print through it) nor, on SQLite, PostgreSQL's dialect
+    assert [name for name in ("rich", "sqlalchemy.dialects.postgresql") if _loaded(modules, name)] == []
 
 
 def test_a_fresh_database_is_still_migrated_on_start(tmp_path: Path) -> None:

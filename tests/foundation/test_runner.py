@@ -222,3 +222,39 @@ async def test_a_part_that_could_not_be_built_is_failing_from_the_start(tmp_path
     assert _agent_values(telemetry, "campwatch_collector_up") == {"gpu": 0.0}
     assert _agent_values(telemetry, "campwatch_collector_errors_total") == {"gpu": 1.0}
     assert health["failing"] == ["gpu"]
+async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_the_start_frozen_out_of_the_gc(
+        tmp_path: Path) -> None:
+    import gc
+    import sys
+
+    from agent.config import Settings
+
+    engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
+    telemetry = Telemetry("h1")
+    snapshot = Snapshot()
+    seen: list[float] = []
+
+    frozen: list[int] = []
+
+    async def start() -> None:
+        seen.append(sys.getswitchinterval())
+        frozen.append(gc.get_freeze_count())
+
+    async def stop(timeout_s: float) -> None:
+        return None
+
+    before = sys.getswitchinterval()
+    assert Settings(switch_interval_s=0.002).switch_interval_s == 0.002
+    configured = 0.002
+    assert before != configured
+    runner = Runner(collectors=[], writer=StoreWriter(engine, telemetry, flush_interval_s=0.05),
+                    snapshot=snapshot, telemetry=telemetry, registry=build_registry(snapshot, CATALOG),
+                    metrics_port=None, services=[("probe", start, stop)], switch_interval_s=configured)
+    task = asyncio.create_task(runner.run())
+    await asyncio.sleep(0.1)
+    runner.stop()
+    await asyncio.wait_for(task, timeout=10)  # a hang guard, not a timing assertion
+    assert seen == [configured]
+    assert frozen[0] > 10_000  # the objects made before run() (modules, tables) are out of the collector's scans
+    assert sys.getswitchinterval() == before  # both undone when run() ends
+    assert gc.get_freeze_count() == 0

@@ -57,3 +57,23 @@ def test_the_writer_stores_every_table_as_sqlalchemys_insert_does_without_per_ro
     assert _stored(engine) == by_writer
     assert [len(by_writer[t.name]) for t in TABLES] == [50, 2, 2]
     engine.dispose()
+
+
+def test_a_request_record_encodes_to_its_column_values_without_a_deep_copy_per_field(
+        monkeypatch: Any) -> None:
+    import dataclasses
+
+    from agent.store import rows
+
+    record = request(ttft_seconds=0.125, completion_tokens=17, caller="team-a", status=429, team="search")
+    expected = rows.to_row(record)[1]
+
+    def refuse(_: Any) -> Any:  # the old path: dataclasses.asdict deep-copied each value on the loop
+        raise AssertionError("encode must not deep-copy the record")
+
+    monkeypatch.setattr(dataclasses, "asdict", refuse)
+    codec, values, reasons = encode(record)
+    assert dict(zip(codec.columns, values, strict=True)) == {name: expected[name] for name in codec.columns}
+    assert values[codec.columns.index("caller")] == "team-a"
+    assert values[codec.columns.index("ttft_seconds")] == 0.125
+    assert reasons == []
