@@ -107,12 +107,18 @@ class GpuSettings(_Section):
     NVIDIA_VISIBLE_DEVICES, else CUDA_VISIBLE_DEVICES, else every GPU NVML shows."""
 
 
-def _metrics_url(url: str) -> str:
-    check_http_url(url, "an http(s):// URL of a /metrics endpoint")
-    return url
+def _http_url(expected: str, *, optional: bool = False) -> AfterValidator:
+    """A field check: an http(s):// URL (`expected` says what for); with `optional`, empty passes."""
+
+    def check(url: str) -> str:
+        if url or not optional:
+            check_http_url(url, expected)
+        return url
+
+    return AfterValidator(check)
 
 
-MetricsUrl = Annotated[str, AfterValidator(_metrics_url)]
+MetricsUrl = Annotated[str, _http_url("an http(s):// URL of a /metrics endpoint")]
 """Validated one by one, so every bad URL of a list is reported with its position."""
 
 
@@ -189,7 +195,7 @@ class MetricsSettings(_Section):
 class ProxySettings(_Section):
     listen: str = ""
     """HOST:PORT to accept OpenAI-compatible requests on; empty disables the proxy."""
-    upstream: str = ""
+    upstream: Annotated[str, _http_url("an http(s):// base URL", optional=True)] = ""
     """Base URL of the model server, e.g. http://127.0.0.1:8000."""
     timeout_s: float = Field(600.0, gt=0)
     connect_timeout_s: float = Field(5.0, gt=0)
@@ -203,13 +209,6 @@ class ProxySettings(_Section):
             if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
                 raise ValueError("expected HOST:PORT")
         return listen
-
-    @field_validator("upstream")
-    @classmethod
-    def _base_url(cls, upstream: str) -> str:
-        if upstream:
-            check_http_url(upstream, "an http(s):// base URL")
-        return upstream
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> ProxySettings:
@@ -479,17 +478,10 @@ class CostSettings(_Section):
 
 
 class OtlpSettings(_Section):
-    endpoint: str = ""
+    endpoint: Annotated[str, _http_url("an http(s):// OTLP/HTTP endpoint", optional=True)] = ""
     """OTLP/HTTP metrics endpoint, e.g. http://collector:4318/v1/metrics; empty disables export."""
     interval_s: float = Field(60.0, gt=0)
     headers: dict[str, SecretStr] = {}
-
-    @field_validator("endpoint")
-    @classmethod
-    def _http_endpoint(cls, endpoint: str) -> str:
-        if endpoint:
-            check_http_url(endpoint, "an http(s):// OTLP/HTTP endpoint")
-        return endpoint
 
 
 class Settings(_Section):

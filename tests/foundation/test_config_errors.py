@@ -57,6 +57,15 @@ def test_every_bad_engine_url_of_a_list_is_reported_with_its_position() -> None:
                                        "endpoint (got 'b')")
 
 
+def test_an_empty_upstream_or_otlp_endpoint_is_off_and_a_bad_one_names_what_was_expected() -> None:
+    settings = load_settings(overrides={"proxy": {"upstream": ""}, "otlp": {"endpoint": ""}}, environ={})
+    assert (settings.proxy.upstream, settings.otlp.endpoint) == ("", "")
+    found = problems(overrides={"otlp": {"endpoint": "collector:4318"}, "engine": {"urls": ["http://ok/metrics"]}},
+                     environ={})
+    assert found == {"otlp.endpoint": "otlp.endpoint (command line): expected an http(s):// OTLP/HTTP endpoint "
+                                      "(got 'collector:4318')"}
+
+
 def test_a_bad_upstream_is_reported_next_to_a_bad_listen() -> None:
     found = problems(environ={"CAMPWATCH_PROXY__LISTEN": "nowhere", "CAMPWATCH_PROXY__UPSTREAM": "ftp://x"})
     assert set(found) == {"proxy.listen", "proxy.upstream"}
