@@ -50,7 +50,8 @@ import aiohttp
 from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-PEERS_VENV = ROOT / ".venv-peers"
+PEERS_VENV = Path(os.environ.get("CAMPWATCH_PEERS_VENV", ROOT / ".venv-peers"))
+"""Where the peers are installed (CAMPWATCH_PEERS_VENV moves it, e.g. to try a machine without an index)."""
 PEER_PINS = ("litellm[proxy]==1.106.12", "nvitop==1.7.2", "nvitop-exporter==1.7.2")
 """Verified to install together on Python 3.11 (litellm 1.108+ pins a litellm-proxy-extras the index lacks)."""
 STAMP = PEERS_VENV / ".installed-stamp"
