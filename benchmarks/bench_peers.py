@@ -366,18 +366,19 @@ def stop_all(procs: dict[str, Proc]) -> None:
 VARIANTS = ("direct", "bare", "campwatch", "litellm")
 
 
-async def proxy_part(procs: dict[str, Proc], seconds: float, reps: int) -> list[dict[str, Any]]:
+async def proxy_part(procs: dict[str, Proc], seconds: float, reps: int,
+                     rates: Sequence[float] = RATES) -> list[dict[str, Any]]:
     """One dict per repetition: {(rate, mode): {variant: RunResult}} flattened to rows."""
     rows: list[dict[str, Any]] = []
-    timeout = aiohttp.ClientTimeout(total=60)
+    timeout = aiohttp.ClientTimeout(total=120)  # LiteLLM's queue, once saturated, grows long
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
         for name in VARIANTS:  # warm-up: connections, code paths, LiteLLM's first-request setup
             for stream in (False, True):
                 await client_run(session, procs[name].url, 100, 50.0, stream)
         turn = 0
         for rep in range(reps):
-            for rate in RATES:
-                n = int(rate * seconds)
+            for rate in rates:
+                n = max(int(rate * seconds), 100)  # p99 of at least 100 requests
                 for stream in (False, True):
                     results: dict[str, RunResult] = {}
                     order = list(VARIANTS[turn % 4:] + VARIANTS[:turn % 4])
@@ -569,7 +570,7 @@ def _ratios(values: list[float]) -> str:
 
 def summary(proxy_rows: list[dict[str, Any]], gpu_rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     lines: list[tuple[str, str, str]] = []
-    for rate in RATES:
+    for rate in sorted({row["rate"] for row in proxy_rows}):
         for mode in ("plain", "stream"):
             rows = [r for r in proxy_rows if r["rate"] == rate and r["mode"] == mode]
             if not rows:
@@ -621,6 +622,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="shorter runs: about 5 minutes")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--only", choices=["proxy", "gpu"], help="run one part")
+    parser.add_argument("--rates", type=float, nargs="+", default=list(RATES),
+                        help=f"request rates of part 1, per second (default {' '.join(f'{r:g}' for r in RATES)})")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     if args.role == "upstream":
@@ -644,7 +647,7 @@ def main() -> int:
                   f"({PEER_PINS[0]}); a chunk every {ITL_S * 1e3:.0f} ms, {MAX_TOKENS} tokens", flush=True)
             procs = start_proxies(directory)
             try:
-                proxy_rows = asyncio.run(proxy_part(procs, proxy_seconds, args.reps))
+                proxy_rows = asyncio.run(proxy_part(procs, proxy_seconds, args.reps, args.rates))
             finally:
                 stop_all(procs)
         if args.only in (None, "gpu"):
