@@ -520,6 +520,7 @@ NVITOP_TRACE = """
 import json, sys
 import pynvml
 seen, missing = set(), set()
+trace_path = sys.argv[1]
 original = pynvml._nvmlGetFunctionPointer
 def traced(name):
     if name in seen:
@@ -531,7 +532,7 @@ def traced(name):
         missing.add(name)
         raise
     finally:
-        with open(sys.argv[1], "w") as out:
+        with open(trace_path, "w") as out:
             json.dump({"used": sorted(seen), "missing": sorted(missing)}, out)
 pynvml._nvmlGetFunctionPointer = traced
 from nvitop_exporter.cli import main
