@@ -1,7 +1,7 @@
 """Benchmark: campwatch against its peers, LiteLLM's proxy and nvitop-exporter, in the same run on loopback.
 
-    .venv/bin/python -m benchmarks.bench_peers            # about 12 minutes (first run: + the peers' install)
-    .venv/bin/python -m benchmarks.bench_peers --quick    # about 5 minutes, noisier
+    .venv/bin/python -m benchmarks.bench_peers            # about 13 minutes (the first run also installs the peers)
+    .venv/bin/python -m benchmarks.bench_peers --quick    # about 4 minutes, noisier
 
 The peers live in their own virtual environment, .venv-peers, made once by this benchmark with pinned
 versions (PEER_PINS); when it cannot be made (no package index) the benchmark prints "peers skipped:
@@ -620,7 +620,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--role", choices=["upstream"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="shorter runs: about 5 minutes")
+    parser.add_argument("--quick", action="store_true", help="shorter runs: about 4 minutes")
     parser.add_argument("--reps", type=int, default=3, help="repetitions (default 3)")
     parser.add_argument("--only", choices=["proxy", "gpu"], help="run one part")
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES),
