@@ -72,7 +72,8 @@ API_KEY = "sk-" + secrets.token_hex(32)
 def ensure_peers_venv() -> str | None:
     """Make .venv-peers with PEER_PINS once; None when ready, else why it could not be made."""
     wanted = "\n".join(PEER_PINS) + "\n"
-    if STAMP.exists() and STAMP.read_text() == wanted and (PEERS_VENV / "bin" / "litellm").exists():
+    tools = [PEERS_VENV / "bin" / name for name in ("litellm", "nvitop-exporter")]
+    if STAMP.exists() and STAMP.read_text() == wanted and all(tool.exists() for tool in tools):
         print(f"peers: {PEERS_VENV.name} ready ({', '.join(PEER_PINS)})", flush=True)
         return None
     python = PEERS_VENV / "bin" / "python"
@@ -368,7 +369,7 @@ VARIANTS = ("direct", "bare", "campwatch", "litellm")
 
 async def proxy_part(procs: dict[str, Proc], seconds: float, reps: int,
                      rates: Sequence[float] = RATES) -> list[dict[str, Any]]:
-    """One dict per repetition: {(rate, mode): {variant: RunResult}} flattened to rows."""
+    """One row per repetition, rate and mode (plain/stream), with every variant's figures in it."""
     rows: list[dict[str, Any]] = []
     timeout = aiohttp.ClientTimeout(total=120)  # LiteLLM's queue, once saturated, grows long
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
