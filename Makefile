@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 E2E_VENV := .venv-e2e
 E2E_STAMP := $(E2E_VENV)/.installed-stamp
 
-.PHONY: demo test e2e lint typecheck bench soak soak-faults dashboards clean
+.PHONY: demo test e2e lint typecheck bench bench-peers soak soak-faults dashboards clean
 
 # The core, then the extras the demo and the tests use (drift, review), with pip's progress shown.
 $(STAMP): pyproject.toml
@@ -47,6 +47,10 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
+
+# LiteLLM's proxy and nvitop-exporter side by side with campwatch (makes .venv-peers on first use).
+bench-peers: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_peers
 
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak

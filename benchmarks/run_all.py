@@ -15,8 +15,10 @@ BENCHES: list[list[str]] = [
     # interval as a second campwatch variant in the same rounds (issue 14: the p99 under the flush)
     ["bench_proxy", "--store", "--variant", "si1ms:CAMPWATCH_SWITCH_INTERVAL_S=0.001"],
     ["bench_store"], ["bench_store_queue"], ["bench_cost"], ["bench_drift"],
-    ["bench_hostile_pages"], ["bench_shutdown"], ["bench_memory", "--by-module"],
+    ["bench_hostile_pages"], ["bench_shutdown"], ["bench_memory", "--by-module"], ["bench_peers"],
 ]
+"""bench_peers runs last: it makes .venv-peers (LiteLLM, nvitop-exporter) once and prints "peers skipped: <why>"
+with exit 0 where it cannot, so a machine without a package index still runs the rest."""
 
 
 def main() -> int:

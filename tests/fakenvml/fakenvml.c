@@ -104,6 +104,12 @@ typedef struct {
     unsigned int pid, smUtil, memUtil, encUtil, decUtil, jpgUtil, ofaUtil;
 } nvmlProcessUtilizationInfo_v1_t;
 
+typedef struct {
+    unsigned int pid;
+    unsigned long long timeStamp;
+    unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
 #define nvmlProcessesUtilizationInfo_v1 0x01000018u
 typedef struct {
     unsigned int version;
@@ -196,7 +202,9 @@ typedef struct {
     X(nvmlDeviceGetProcessesUtilizationInfo) X(nvmlEventSetCreate) X(nvmlDeviceRegisterEvents)           \
     X(nvmlEventSetWait_v2) X(nvmlEventSetFree) X(nvmlDeviceGetViolationStatus)                           \
     X(nvmlGpmQueryDeviceSupport) X(nvmlGpmSampleAlloc) X(nvmlGpmSampleFree) X(nvmlGpmSampleGet)          \
-    X(nvmlGpmMetricsGet)
+    X(nvmlGpmMetricsGet) X(nvmlDeviceGetPowerManagementLimit) X(nvmlDeviceGetTemperatureV)                 \
+    X(nvmlDeviceGetGraphicsRunningProcesses_v3) X(nvmlSystemGetCudaDriverVersion)                       \
+    X(nvmlDeviceGetProcessUtilization)
 
 #define AS_ENUM(name) FN_##name,
 #define AS_NAME(name) #name,
@@ -806,6 +814,14 @@ API nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length) 
     return NVML_SUCCESS;
 }
 
+/* CUDA 12.8, what the 570 drivers report (the fake's default and scenario drivers are 570). */
+API nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *version) {
+    CHECK(nvmlSystemGetCudaDriverVersion, NULL);
+    if (version == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    *version = 12080;
+    return NVML_SUCCESS;
+}
+
 API nvmlReturn_t nvmlSystemGetProcessName(unsigned int pid, char *name, unsigned int length) {
     CHECK(nvmlSystemGetProcessName, NULL);
     for (int i = 0; i < g_npnames; i++) {
@@ -950,6 +966,7 @@ API nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m) 
 
 UINT_GETTER(nvmlDeviceGetPowerUsage, F_POWER)
 UINT_GETTER(nvmlDeviceGetEnforcedPowerLimit, F_POWER_LIMIT)
+UINT_GETTER(nvmlDeviceGetPowerManagementLimit, F_POWER_LIMIT) /* the fake models no limit below the enforced one */
 UINT_GETTER(nvmlDeviceGetPcieReplayCounter, F_PCIE_REPLAY)
 UINT_GETTER(nvmlDeviceGetFanSpeed, F_FAN)
 UINT_GETTER(nvmlDeviceGetMaxMigDeviceCount, F_MAX_MIG)
@@ -968,6 +985,25 @@ API nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t d, int sensor, unsigned i
     if (sensor != 0) return NVML_ERROR_INVALID_ARGUMENT;
     VALUE(d, F_TEMP, v);
     *temp = (unsigned)v;
+    return NVML_SUCCESS;
+}
+
+/* nvmlTemperature_v1_t as pynvml declares it: version, sensorType, temperature (signed). */
+typedef struct {
+    unsigned int version;
+    int sensorType;
+    int temperature;
+} nvmlTemperature_v1_t;
+#define nvmlTemperature_v1 ((unsigned)(sizeof(nvmlTemperature_v1_t) | (1u << 24)))
+
+API nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t d, nvmlTemperature_v1_t *t) {
+    CHECK(nvmlDeviceGetTemperatureV, d);
+    NOT_ON_MIG(d);
+    if (t == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (t->version != nvmlTemperature_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    if (t->sensorType != 0) return NVML_ERROR_INVALID_ARGUMENT;
+    VALUE(d, F_TEMP, v);
+    t->temperature = (int)v;
     return NVML_SUCCESS;
 }
 
@@ -1183,6 +1219,42 @@ API nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t d, unsigne
         return NVML_ERROR_INSUFFICIENT_SIZE;
     }
     *count = (unsigned)collect_procs(d, infos, (int)*count);
+    return NVML_SUCCESS;
+}
+
+/* A serving host runs compute processes only: the graphics list is empty. */
+API nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t d, unsigned int *count,
+                                                          nvmlProcessInfo_v2_t *infos) {
+    CHECK(nvmlDeviceGetGraphicsRunningProcesses_v3, d);
+    (void)infos;
+    *count = 0;
+    return NVML_SUCCESS;
+}
+
+/* The older per-process sample API (nvitop uses it): the same samples as GetProcessesUtilizationInfo. */
+API nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *samples,
+                                                 unsigned int *count, unsigned long long lastSeenTimeStamp) {
+    CHECK(nvmlDeviceGetProcessUtilization, d);
+    NOT_ON_MIG(d);
+    VALUE(d, F_PROCESS_UTIL, supported);
+    if (!supported) return NVML_ERROR_NOT_SUPPORTED;
+    unsigned long long now = (unsigned long long)(g_step + 1) * 1000000ull;
+    const fake_dev_t *src = procs_of(d);
+    unsigned n = 0;
+    for (int i = 0; i < src->nproc; i++)
+        if (src->procs[i].sm >= 0) n++;
+    if (n == 0 || lastSeenTimeStamp >= now) return NVML_ERROR_NOT_FOUND;
+    if (samples == NULL || *count < n) {
+        *count = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    unsigned k = 0;
+    for (int i = 0; i < src->nproc; i++) {
+        const proc_t *p = &src->procs[i];
+        if (p->sm < 0) continue;
+        samples[k++] = (nvmlProcessUtilizationSample_t){p->pid, now, (unsigned)p->sm, (unsigned)p->memutil, 0, 0};
+    }
+    *count = k;
     return NVML_SUCCESS;
 }
 

@@ -53,3 +53,23 @@ def test_a_disarmed_fake_plays_a_host_without_nvidia_driver(fake_nvml: FakeNvml)
     fake_nvml.disarm()
     with pytest.raises(NvmlUnavailable, match=r"libnvidia-ml\.so\.1 not found"):
         build_gpu_collector(GpuSettings(), "node-a")
+
+
+def test_the_fake_answers_the_calls_nvitop_makes_with_the_scenario_values(fake_nvml: FakeNvml) -> None:
+    """benchmarks/bench_peers runs nvitop-exporter against the fake: the calls it needs beyond campwatch's."""
+    fake_nvml.load("h100_8gpu")
+    pynvml.nvmlInit()
+    try:
+        gpu0 = pynvml.nvmlDeviceGetHandleByIndex(0)
+        assert pynvml.nvmlSystemGetCudaDriverVersion() == 12080
+        assert pynvml.nvmlDeviceGetPowerManagementLimit(gpu0) == 700000
+        assert pynvml.nvmlDeviceGetTemperatureV(gpu0, pynvml.NVML_TEMPERATURE_GPU) == 31
+        fake_nvml.step(2)
+        assert pynvml.nvmlDeviceGetTemperatureV(gpu0, pynvml.NVML_TEMPERATURE_GPU) == 58
+        assert pynvml.nvmlDeviceGetGraphicsRunningProcesses_v3(gpu0) == []
+        samples = pynvml.nvmlDeviceGetProcessUtilization(gpu0, 0)
+        assert [(s.pid, s.smUtil, s.timeStamp) for s in samples] == [(4101, 35, 3_000_000)]
+        with pytest.raises(pynvml.NVMLError_NotFound):  # nothing newer than the sample already seen
+            pynvml.nvmlDeviceGetProcessUtilization(gpu0, 3_000_000)
+    finally:
+        pynvml.nvmlShutdown()
