@@ -1231,6 +1231,14 @@ API nvmlReturn_t nvmlDeviceGetGraphicsRunningProcesses_v3(nvmlDevice_t d, unsign
     return NVML_SUCCESS;
 }
 
+/* How many of the device's processes report a utilization sample. */
+static unsigned util_procs(const fake_dev_t *src) {
+    unsigned n = 0;
+    for (int i = 0; i < src->nproc; i++)
+        if (src->procs[i].sm >= 0) n++;
+    return n;
+}
+
 /* The older per-process sample API (nvitop uses it): the same samples as GetProcessesUtilizationInfo. */
 API nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *samples,
                                                  unsigned int *count, unsigned long long lastSeenTimeStamp) {
@@ -1240,9 +1248,7 @@ API nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtil
     if (!supported) return NVML_ERROR_NOT_SUPPORTED;
     unsigned long long now = (unsigned long long)(g_step + 1) * 1000000ull;
     const fake_dev_t *src = procs_of(d);
-    unsigned n = 0;
-    for (int i = 0; i < src->nproc; i++)
-        if (src->procs[i].sm >= 0) n++;
+    unsigned n = util_procs(src);
     if (n == 0 || lastSeenTimeStamp >= now) return NVML_ERROR_NOT_FOUND;
     if (samples == NULL || *count < n) {
         *count = n;
@@ -1266,9 +1272,7 @@ API nvmlReturn_t nvmlDeviceGetProcessesUtilizationInfo(nvmlDevice_t d, nvmlProce
     if (!supported) return NVML_ERROR_NOT_SUPPORTED;
     unsigned long long now = (unsigned long long)(g_step + 1) * 1000000ull;
     const fake_dev_t *src = procs_of(d);
-    unsigned n = 0;
-    for (int i = 0; i < src->nproc; i++)
-        if (src->procs[i].sm >= 0) n++;
+    unsigned n = util_procs(src);
     if (n == 0 || info->lastSeenTimeStamp >= now) return NVML_ERROR_NOT_FOUND;
     if (info->procUtilArray == NULL || info->processSamplesCount < n) {
         info->processSamplesCount = n;
