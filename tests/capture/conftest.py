@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from agent.capture.proxy import ProxyServer
@@ -19,18 +18,15 @@ from agent.exporters.snapshot import Snapshot
 from agent.sim.model_server import SimServerConfig, SimulatedModelServer, start_server
 from agent.store.sink import MemorySink
 from tests.capture.capture_stub import ProxyFactory, RunningProxy, StubUpstream
+from tests.support.net import serve
 
 
 @pytest.fixture
 async def stub() -> AsyncIterator[tuple[StubUpstream, str]]:
     upstream = StubUpstream()
-    runner = web.AppRunner(upstream.app(), access_log=None, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    upstream.port = runner.addresses[0][1]
-    yield upstream, f"http://127.0.0.1:{upstream.port}"
-    await runner.cleanup()
+    async with serve(upstream.app(), handler_cancellation=True) as base:
+        upstream.port = int(base.rsplit(":", 1)[1])
+        yield upstream, base
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from agent.capture.catalog import PROXY_METRICS
 from agent.capture.usage_chunk import merge_usage_chunk_fields
 from agent.samples import RequestRecord
 from tests.capture.capture_stub import ProxyFactory, settle
+from tests.support.net import serve
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vllm"
 CHAT = "/v1/chat/completions"
@@ -88,13 +89,8 @@ async def replay() -> AsyncIterator[tuple[Replay, str]]:
     upstream = Replay()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", upstream.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield upstream, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve(app) as base:
+        yield upstream, base
 
 
 def _records(sink: object) -> list[RequestRecord]:

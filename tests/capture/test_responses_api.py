@@ -18,6 +18,7 @@ from agent.capture.observe import OutputObserver
 from agent.capture.request_info import inspect_body
 from agent.samples import RequestRecord
 from tests.capture.capture_stub import ProxyFactory, settle
+from tests.support.net import serve
 
 MODEL = "gpt-oss-20b"
 USAGE = {"input_tokens": 37, "input_tokens_details": {"cached_tokens": 16}, "output_tokens": 11,
@@ -132,13 +133,8 @@ async def test_the_proxy_records_responses_api_traffic_streamed_and_not(
         make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
     app = web.Application()
     app.router.add_post("/v1/responses", _responses_upstream)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        proxy = await make_proxy(f"http://127.0.0.1:{port}")
+    async with serve(app) as base:
+        proxy = await make_proxy(base)
         async with client.post(proxy.url + "/v1/responses", json={"model": MODEL, "input": "hi"}) as resp:
             assert (await resp.json())["usage"] == USAGE
         async with client.post(proxy.url + "/v1/responses", json={"model": MODEL, "input": "hi",
@@ -155,8 +151,6 @@ async def test_the_proxy_records_responses_api_traffic_streamed_and_not(
         assert streamed.ttft_seconds is not None and streamed.chunks == 3
         assert proxy.value("campwatch_proxy_tokens_total", direction="reasoning") == 8
         assert proxy.value("campwatch_proxy_tokens_total", direction="prompt") == 74
-    finally:
-        await runner.cleanup()
 
 
 # --- from the real vLLM 0.32 captures (tests/fixtures/vllm/vllm-0.32-responses*) ------------------
@@ -185,13 +179,8 @@ async def test_vllms_own_responses_api_answers_are_recorded_with_their_usage(
         make_proxy: ProxyFactory, client: aiohttp.ClientSession) -> None:
     app = web.Application()
     app.router.add_post("/v1/responses", _captured_upstream)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        proxy = await make_proxy(f"http://127.0.0.1:{port}")
+    async with serve(app) as base:
+        proxy = await make_proxy(base)
         async with client.post(proxy.url + "/v1/responses", json={"model": "m", "input": "hi"}) as resp:
             whole_body = await resp.json()
         async with client.post(proxy.url + "/v1/responses", json={"model": "m", "input": "hi",
@@ -212,5 +201,3 @@ async def test_vllms_own_responses_api_answers_are_recorded_with_their_usage(
             assert (record.output_chars, record.finish_reason, record.error) == (len(text), "length", None)
         assert streamed.chunks == deltas and streamed.ttft_seconds is not None
         assert whole.ttft_seconds is None
-    finally:
-        await runner.cleanup()

@@ -14,6 +14,7 @@ from agent.capture.sse import MAX_EVENT_BYTES, SseSplitter
 from agent.config import CaptureSettings
 from agent.samples import RequestRecord
 from tests.capture.capture_stub import MODEL, ProxyFactory, settle, stream_events
+from tests.support.net import serve
 
 CHUNK = 64 * 1024
 
@@ -113,13 +114,8 @@ async def huge_event_upstream() -> AsyncIterator[tuple[str, bytes]]:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}", stream
-    await runner.cleanup()
+    async with serve(app) as base:
+        yield base, stream
 
 
 @pytest.mark.parametrize("inject_usage", [True, False])

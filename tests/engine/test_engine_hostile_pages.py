@@ -4,6 +4,7 @@ or a rejected, counted sample, with bounded memory and log lines, never a poison
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from agent.errors import EngineScrapeError, PageError
 from agent.loglimit import MESSAGE_CHARS_MAX
 from agent.samples import Collected, EngineSample
 from tests.support.clock import FakeClock
+from tests.support.net import serve as serve_app
 
 WINDOWS = parse_windows(("1m",), 5.0)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,22 +37,14 @@ def _page(prompt: str = "100", generation: str = "50", running: str = "1", model
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:
     """Start a one-route server on 127.0.0.1 answering GET /metrics with `handler`; returns its URL."""
-    runners: list[web.AppRunner] = []
+    async with contextlib.AsyncExitStack() as servers:
 
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get("/metrics", handler)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/metrics"
+        async def start(handler: Handler) -> str:
+            app = web.Application()
+            app.router.add_get("/metrics", handler)
+            return await servers.enter_async_context(serve_app(app, handle_signals=False)) + "/metrics"
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 def _collector(url: str, clock: FakeClock | None = None, **limits: Any) -> EngineCollector:
@@ -252,15 +246,8 @@ async def test_a_redirect_on_the_same_host_and_port_is_followed(serve: Serve) ->
 
     app.router.add_get("/metrics", moved)
     app.router.add_get("/metrics/", page)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        result = await _collect(_collector(f"http://127.0.0.1:{port}/metrics"))
-    finally:
-        await runner.cleanup()
+    async with serve_app(app, handle_signals=False) as base:
+        result = await _collect(_collector(base + "/metrics"))
     (row,) = result.rows
     assert isinstance(row, EngineSample) and row.up and row.values["prompt_tokens_total"] == 100
 

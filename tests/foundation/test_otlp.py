@@ -25,6 +25,7 @@ from agent.metric_spec import MetricSpec
 from agent.samples import Point, labels
 from agent.sim.model_server import DEFAULT_MODEL, SimServerConfig, SimulatedModelServer, start_server
 from agent.store.sink import MemorySink
+from tests.support.net import serve
 
 CHAT = "/v1/chat/completions"
 
@@ -66,13 +67,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     got = Receiver()
     app = web.Application()
     app.router.add_post("/v1/metrics", got.handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    got.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/metrics"
-    yield got
-    await runner.cleanup()
+    async with serve(app) as base:
+        got.url = base + "/v1/metrics"
+        yield got
 
 
 def _attrs(point: Any) -> dict[str, str]:

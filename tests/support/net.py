@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
 
 
 def free_port() -> int:
@@ -10,3 +15,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: web.Application, **runner_options: Any) -> AsyncIterator[str]:
+    """Serve `app` on a free loopback port; yields its base URL (http://127.0.0.1:PORT) and cleans
+    the runner up on exit. `runner_options` go to web.AppRunner (default: no access log)."""
+    runner = web.AppRunner(app, **{"access_log": None, **runner_options})
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
