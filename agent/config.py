@@ -403,6 +403,10 @@ class PlanQuarter(_Section):
     """e.g. 2026-Q4 (2026Q4 is read as the same and stored as 2026-Q4, the reports' spelling)"""
     tokens_per_month: int = Field(ge=0)
     cost_per_month_usd: Decimal = Field(ge=0)
+    usd_per_gpu_hour: Decimal | None = Field(None, gt=0)
+    """The all-in $ per GPU-hour held (GPU line, energy, overhead) the plan assumed: the price the
+    review's variance against plan measures the price effect from. Unset: the quarter's price on its
+    first day with data."""
 
     @field_validator("quarter")
     @classmethod

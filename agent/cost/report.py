@@ -431,6 +431,8 @@ class PlanReview:
     actual_tokens_per_month: Decimal | None
     actual_cost_per_month_usd: Decimal | None
     """Allocation basis (what the bill says), overhead included."""
+    usd_per_gpu_hour: Decimal | None = None
+    """The all-in $ per GPU-hour the plan assumed, where it declares one (cost.plan usd_per_gpu_hour)."""
 
     @property
     def tokens_ratio(self) -> float | None:
@@ -456,7 +458,7 @@ def plan_reviews(rows: Sequence[LedgerRow], plan: Sequence[PlanQuarter]) -> tupl
         tokens = sum((rr.tokens_per_month for rr in rates), Decimal(0)) if rates else None
         cost = sum((rr.self_hosted_usd_per_month for rr in rates), Decimal(0)) if rates else None
         reviews.append(PlanReview(quarter.quarter, quarter.tokens_per_month, quarter.cost_per_month_usd,
-                                  len(in_quarter), tokens, cost))
+                                  len(in_quarter), tokens, cost, quarter.usd_per_gpu_hour))
     return tuple(reviews)
 
 

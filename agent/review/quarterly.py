@@ -493,7 +493,8 @@ def opening_price(report: CostReport, quarter: str) -> Fraction | None:
 def variances(report: CostReport, plan_usd_per_gpu_hour: Amount | None = None) -> list[PlanVariance]:
     """The variance of each planned quarter with data. Actual run rates are the plan review's (the
     same as `campwatch cost --json`'s plan[]); the GPU-hours held per month are its cost over the
-    quarter's all-in $ per GPU-hour; the plan price is `plan_usd_per_gpu_hour`, else the opening price."""
+    quarter's all-in $ per GPU-hour; the plan price is `plan_usd_per_gpu_hour`, else the plan's own
+    (cost.plan usd_per_gpu_hour), else the quarter's opening price."""
     quarters = {p.label: p for p in report.periods if p.period == "quarter"}
     out = []
     for review in report.plan:
@@ -501,8 +502,8 @@ def variances(report: CostReport, plan_usd_per_gpu_hour: Amount | None = None) -
         if period is None or review.actual_tokens_per_month is None or review.actual_cost_per_month_usd is None:
             continue
         rate = _usd_per_gpu_hour(period)
-        price = Fraction(plan_usd_per_gpu_hour) if plan_usd_per_gpu_hour is not None \
-            else opening_price(report, review.quarter)
+        declared = plan_usd_per_gpu_hour if plan_usd_per_gpu_hour is not None else review.usd_per_gpu_hour
+        price = Fraction(declared) if declared is not None else opening_price(report, review.quarter)
         if rate is None or rate <= 0 or price is None or price <= 0 or review.projected_tokens_per_month <= 0 \
                 or review.actual_tokens_per_month <= 0:
             continue

@@ -54,7 +54,8 @@ class ReviewParameters:
 
 def plan_overrides(plan_file: str | None) -> dict[str, Any]:
     """Settings overrides from a plan file: `[[plan]]` (or `[[cost.plan]]`) entries with quarter,
-    tokens_per_month and cost_per_month_usd. ConfigError naming the file when it is unreadable."""
+    tokens_per_month, cost_per_month_usd and optionally usd_per_gpu_hour. ConfigError naming the file
+    when it is unreadable."""
     if not plan_file:
         return {}
     path = Path(plan_file)

@@ -283,3 +283,29 @@ def test_every_sentence_and_the_variance_equal_cost_json_for_the_same_window(qua
     _, text = rendered(out, tmp_path)
     for sentence in (*said["drivers"], *said["verdicts"], *said["months"], *said["idle"], *said["energy"]):
         assert re.sub(r"\s+", " ", sentence) in text
+
+
+def test_a_plan_that_declares_its_gpu_hour_price_is_measured_against_that_price(
+        quarter_db: Path, tmp_path: Path) -> None:
+    from agent.config import load_settings
+    from agent.review import quarterly
+
+    config = tmp_path / "settings.toml"
+    config.write_text(PRICED_PLAN + "usd_per_gpu_hour = 2.40\n")
+    url = f"sqlite:///{quarter_db}"
+    cost = CliRunner().invoke(main, ["cost", "--quarter", "2026Q3", "--db", url, "--config", str(config), "--json"])
+    assert cost.exit_code == 0, cost.output
+    [plan] = json.loads(cost.stdout)["plan"]
+    assert dec(plan["usd_per_gpu_hour"]) == Decimal("2.40")
+
+    engine = open_engine(url)
+    report = quarterly.quarter_report(engine, load_settings(config).cost, "2026Q3", now=END)
+    engine.dispose()
+    [declared] = quarterly.variances(report)
+    [opening] = quarterly.variances(report, plan_usd_per_gpu_hour=quarterly.opening_price(report, "2026-Q3"))
+    assert declared.plan_usd_per_gpu_hour == Fraction("2.40")
+    assert float(opening.plan_usd_per_gpu_hour) == pytest.approx(2.50)  # the quarter's first day, before the change
+    # the same actual GPU-hours priced against each plan price: the price effect moves by the difference
+    moved = (opening.plan_usd_per_gpu_hour - declared.plan_usd_per_gpu_hour) * declared.actual_gpu_hours_per_month
+    assert declared.price_usd - opening.price_usd == moved
+    assert declared.volume_usd + declared.price_usd + declared.utilization_usd == declared.total_usd
