@@ -22,18 +22,11 @@ from agent.collectors.gpu.collector import GpuCollector, build_gpu_collector
 from agent.collectors.gpu.fields import BUNDLED_FIELDS
 from agent.collectors.gpu.sources import DEVICE_READINGS
 from agent.config import GpuSettings
+from tests.support.clock import FakeClock
 from tests.support.fakenvml import FakeNvml
 
 TARGET_MS_PER_GPU = 0.25
 NEW_READINGS = ("gpm", "violation", "nvlink")
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def _fields_without(directory: Path, name: str, readings: tuple[str, ...]) -> str:
@@ -53,7 +46,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     fake = FakeNvml.install()
     fake.load("h100_8gpu")
-    clock = StepClock()
+    clock = FakeClock(start=0.0)
     with tempfile.TemporaryDirectory() as tmp:
         setups = {
             "before (no GPM, throttle time, NVLink)": _fields_without(Path(tmp), "before", NEW_READINGS),
@@ -68,7 +61,7 @@ def main() -> None:
     gpus = len(next(iter(collectors.values())).devices)
     for _ in range(5):  # the first cycles find the unsupported fields
         fake.step(1)
-        clock.t += 1.0
+        clock.advance(1.0)
         for collector in collectors.values():
             collector.collect_sync()
     per_gpu_ms: dict[str, list[float]] = {name: [] for name in collectors}
@@ -76,7 +69,7 @@ def main() -> None:
         for name, collector in collectors.items():
             start = time.process_time()
             for _ in range(args.cycles):
-                clock.t += 1.0
+                clock.advance(1.0)
                 collector.collect_sync()
             per_gpu_ms[name].append((time.process_time() - start) / args.cycles / gpus * 1e3)
         fake.step(1)
