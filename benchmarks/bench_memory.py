@@ -245,10 +245,16 @@ def campwatch_rss(engine_port: int, library_dir: Path, scenario: Path, seconds: 
             env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             _wait_http(f"http://127.0.0.1:{metrics_port}/metrics")
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
-                text = answer.read().decode()
-            if "campwatch_gpu_up{" not in text:
-                raise RuntimeError("campwatch run exports no GPU series: the fake NVML did not load")
+            # /metrics answers before the GPU collector's first tick: give that tick a few seconds
+            deadline = time.monotonic() + 10.0
+            while True:
+                with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
+                    text = answer.read().decode()
+                if "campwatch_gpu_up{" in text:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("campwatch run exports no GPU series: the fake NVML did not load")
+                time.sleep(0.25)
             return _watch(proc, seconds, warmup_s=8.0, proxy_port=proxy_port)
         finally:
             _stop(proc)

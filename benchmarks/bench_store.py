@@ -73,7 +73,8 @@ def write_all(url: str, rows: list[GpuSample], batch: int) -> float:
 
 
 INGEST_ROWS = 60_000
-INGEST_REPS = 3
+INGEST_REPS = 5
+"""Repetitions; the writer and its floor take turns going first (the table's state after DELETE differs)."""
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -133,6 +134,26 @@ def _executemany_rate(path: Path, tuples: list[tuple[object, ...]], columns: tup
         conn.close()
 
 
+def _sqlite_rep(rep: int, engine: Engine, path: Path, rows: list[GpuSample], converted: list[tuple[object, ...]],
+                tuples: list[tuple[object, ...]], columns: tuple[str, ...], size: int) -> tuple[float, float, float]:
+    """One repetition: (writer, executemany of pre-converted tuples, of the same tuples) rows/s."""
+    if rep % 2:
+        floors = _executemany_rate(path, converted, columns, size), _executemany_rate(path, tuples, columns, size)
+        return _writer_rate(engine, rows, size), *floors
+    writer = _writer_rate(engine, rows, size)
+    return writer, _executemany_rate(path, converted, columns, size), _executemany_rate(path, tuples, columns, size)
+
+
+def _pg_rep(rep: int, engine: Engine, pg_url: str, rows: list[GpuSample], tuples: list[tuple[object, ...]],
+            columns: tuple[str, ...], size: int) -> tuple[float, float]:
+    """One repetition: (writer, COPY) rows/s."""
+    if rep % 2:
+        floor = _copy_rate(pg_url, tuples, columns, size)
+        return _writer_rate(engine, rows, size), floor
+    writer = _writer_rate(engine, rows, size)
+    return writer, _copy_rate(pg_url, tuples, columns, size)
+
+
 def _ratio_line(name: str, floor: str, pairs: list[tuple[float, float]]) -> str:
     ratios = [w / f for w, f in pairs]
     return (f"{name}: writer {statistics.median(w for w, _ in pairs):,.0f} rows/s, {floor} "
@@ -153,8 +174,8 @@ def ingest(pg_admin: str) -> None:
         converted = [tuple(v if p is None or v is None else p(v) for v, p in zip(t, processors, strict=True))
                      for t in tuples]
         for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
-            triples = [(_writer_rate(engine, rows, size), _executemany_rate(path, converted, columns, size),
-                        _executemany_rate(path, tuples, columns, size)) for _ in range(INGEST_REPS)]
+            triples = [_sqlite_rep(rep, engine, path, rows, converted, tuples, columns, size)
+                       for rep in range(INGEST_REPS)]
             print(_ratio_line(f"SQLite ingest, {len(rows):,} GPU rows, {label}",
                               "sqlite3 executemany of pre-converted tuples", [(w, f) for w, f, _ in triples]))
             print(_ratio_line(f"SQLite ingest, {len(rows):,} GPU rows, {label}",
@@ -169,8 +190,7 @@ def ingest(pg_admin: str) -> None:
             return
         engine = open_store(pg_url, upgrade=True)
         for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
-            pairs = [(_writer_rate(engine, rows, size), _copy_rate(pg_url, tuples, columns, size))
-                     for _ in range(INGEST_REPS)]
+            pairs = [_pg_rep(rep, engine, pg_url, rows, tuples, columns, size) for rep in range(INGEST_REPS)]
             print(_ratio_line(f"PostgreSQL ingest, {len(rows):,} GPU rows, {label}", "psycopg COPY", pairs))
         engine.dispose()
         print(f"offer() (encoding, producer side): median {statistics.median(OFFER_US):.1f} us/row")

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 REPLAY_BATCH_ROWS = 5_000
 PROBE_ROWS = 100
+FORGET_BATCH = 32
+"""Settled batches whose spool markers are deleted together (at most this many stay in the table)."""
+_MARK = spool_replays.insert()
 FAILURE_LOG_EVERY_S = 60.0
 STUCK_AFTER_S = 10.0
 """A write that has not returned after this long counts as the store being down (store_up 0)."""
@@ -82,13 +85,18 @@ class _Batch:
 _SQLITE_DATETIME_FORMAT: str = SQLITE_DATETIME._storage_format
 
 
-def _value_code(i: int, column_type: Any, dialect: Any, sqlite: bool) -> str:
+def _value_code(i: int, column_type: Any, dialect: Any, sqlite: bool) -> str | None:
     """Python source converting value v[i] as SQLAlchemy's bind processor p{i} would, inline for
-    the types campwatch stores on SQLite (timestamps, booleans, floats); anything else (a value of
-    an unexpected type, None) goes through p{i} itself, so its errors are SQLAlchemy's."""
-    if not sqlite:
-        return f"p{i}(v[{i}])"
+    the types campwatch stores (timestamps, booleans and floats on SQLite, booleans on PostgreSQL);
+    anything else (a value of an unexpected type) goes through p{i} itself, so its errors are
+    SQLAlchemy's. None: the driver takes the value as it is."""
     impl = column_type.dialect_impl(dialect)
+    if not sqlite:
+        if type(impl) is Boolean and dialect.supports_native_boolean:
+            # COPY sends a bool as PostgreSQL's boolean text; SQLAlchemy's processor only checks the
+            # type, and PostgreSQL itself refuses anything else (the row is then set apart as refused)
+            return None
+        return f"p{i}(v[{i}])"
     if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
         # the default storage format is isoformat's, without the UTC offset (SQLAlchemy ignores tzinfo)
         return f"(v[{i}].isoformat(' ', 'microseconds')[:26] if v[{i}].__class__ is datetime else p{i}(v[{i}]))"
@@ -96,7 +104,8 @@ def _value_code(i: int, column_type: Any, dialect: Any, sqlite: bool) -> str:
         return f"(1 if v[{i}] is True else 0 if v[{i}] is False else p{i}(v[{i}]))"
     if type(impl) is Float and not impl.asdecimal:
         # sqlite3 binds int and float as they are; a REAL column stores both as REAL
-        return f"(v[{i}] if v[{i}].__class__ is float else p{i}(v[{i}]))"
+        # None (a field the device lacks) is bound as NULL, as the processor would
+        return f"(v[{i}] if v[{i}].__class__ is float or v[{i}] is None else p{i}(v[{i}]))"
     return f"p{i}(v[{i}])"
 
 
@@ -111,11 +120,12 @@ def _row_converter(codec: TableCodec, dialect: Any, sqlite: bool) -> RowConverte
     for i, name in enumerate(codec.columns):
         column_type = codec.table.c[name].type
         processor = column_type._cached_bind_processor(dialect)
-        if processor is None:
+        code = None if processor is None else _value_code(i, column_type, dialect, sqlite)
+        if code is None:
             parts.append(f"v[{i}]")
             continue
         names[f"p{i}"] = processor
-        parts.append(_value_code(i, column_type, dialect, sqlite))
+        parts.append(code)
     if len(names) == 1:
         return None
     source = f"def convert(v):\n    return ({', '.join(parts)},)\n"
@@ -272,6 +282,8 @@ class StoreWriter:
         self._failures_since_log = 0
         self._rejected_logged: set[tuple[str, str]] = set()
         self._bulk: dict[TableCodec, _Bulk | None] = {}
+        self._conn: Connection | None = None
+        """Kept between flushes (used under _flush_lock): no pool checkout and liveness ping per flush."""
         self.accepted = 0
         self.spooled = 0
         """Rows taken by offer() and rows written to the spool, since this writer started."""
@@ -425,8 +437,34 @@ class StoreWriter:
         return written
 
     def _commit(self, batch: _Batch) -> int:
+        """Commit the batch on the writer's kept connection; one found dead (the server restarted,
+        an idle connection cut) is replaced at once, once: the marker check makes the retry safe."""
+        held = self._conn is not None
+        try:
+            return self._commit_on(self._connection(), batch)
+        except DBAPIError as exc:
+            if is_row_error(exc):
+                raise  # the rows were refused; the connection is fine (its transaction rolled back)
+            self._drop_connection()
+            if not (held and exc.connection_invalidated):
+                raise
+        batch.uncertain = True
+        return self._commit_on(self._connection(), batch)
+
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()  # the pool's checkout pings it on PostgreSQL
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _commit_on(self, conn: Connection, batch: _Batch) -> int:
         now = datetime.now(UTC)
-        with self._engine.begin() as conn:
+        with conn.begin():
             if batch.uncertain and self._committed(conn, batch):
                 return 0
             # by identity: hashing the (frozen dataclass) codec for every row cost more than the insert
@@ -443,11 +481,14 @@ class StoreWriter:
             # markers say which of its lines are in); before this batch's own marker is written
             pending = {b.segment for b in (*self._retry, *self._inflight)}
             forget = [segment for segment in self._forget if segment not in pending]
-            if forget:
+            # one DELETE for FORGET_BATCH settled batches, not one round trip per flush
+            forgotten = len(forget) >= FORGET_BATCH
+            if forgotten:
                 conn.execute(delete(spool_replays).where(spool_replays.c.segment.in_(forget)))
-            conn.execute(spool_replays.insert().values(segment=batch.segment, first_line=batch.first_line,
-                                                       rows=len(batch.rows), committed_at=now))
-        self._forget = [segment for segment in self._forget if segment in pending]
+            conn.execute(_MARK, {"segment": batch.segment, "first_line": batch.first_line,
+                                 "rows": len(batch.rows), "committed_at": now})
+        if forgotten:
+            self._forget = [segment for segment in self._forget if segment in pending]
         for codec, rows in grouped:
             self._telemetry.written(codec.table.name, len(rows))
         return len(batch.rows)
@@ -637,6 +678,7 @@ class StoreWriter:
                     log.exception("last store flush crashed")
             self._spill_if_due(force=True)
             self._drop_unwritten()
+            self._drop_connection()
 
     def _abandon(self) -> None:
         """The writer is stuck in a database call: spool what it holds without its lock. A batch it

@@ -77,3 +77,21 @@ def test_a_request_record_encodes_to_its_column_values_without_a_deep_copy_per_f
     assert values[codec.columns.index("caller")] == "team-a"
     assert values[codec.columns.index("ttft_seconds")] == 0.125
     assert reasons == []
+
+
+def test_a_non_boolean_in_a_boolean_column_is_refused_alone_and_the_rest_of_its_flush_is_stored(
+        db_url: str) -> None:
+    # PostgreSQL's COPY sends booleans without SQLAlchemy's type check: the database's own refusal
+    # must still set apart just that row, as SQLAlchemy's check does on SQLite
+    engine = open_store(db_url, upgrade=True)
+    telemetry = Telemetry("h1")
+    writer = StoreWriter(engine, telemetry)
+    bad = GpuSample(ts=T0, host="h1", gpu_index=7, uuid="GPU-7", model="H100", up="maybe",  # type: ignore[arg-type]
+                    values={"power_watts": 300.0})
+    writer.offer([*gpu_rows(10), bad, *gpu_rows(5, start=10)])
+    assert writer.flush() == 15
+    with engine.connect() as conn:
+        stored = conn.execute(select(gpu_samples.c.gpu_index, gpu_samples.c.up)).all()
+    assert len(stored) == 15 and all(index != 7 and up is True for index, up in stored)
+    assert telemetry.dropped_count("rejected") == 1
+    engine.dispose()

@@ -15,14 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from agent.store import rows as rows_module
 from agent.store.db import Timeouts, open_engine, open_store
 from agent.store.migrate import upgrade
 from agent.store.schema import spool_replays
 from agent.store.spool import Spool
-from agent.store.writer import StoreWriter
+from agent.store.writer import FORGET_BATCH, StoreWriter
 from agent.telemetry import Telemetry
 from tests.support.clock import FakeClock
 from tests.support.private_pg import PrivatePostgres, private_pg
@@ -93,9 +93,14 @@ def test_rows_queued_while_postgres_is_down_are_spooled_then_replayed_once_after
     assert _points(telemetry)["campwatch_spool_bytes"] == 0.0
     restarted.offer(gpu_rows(1, start=150))
     assert restarted.flush() == 1
-    # markers are forgotten by the next commit once their batch is settled: left are the latest
-    # flush's and the one the first writer never got to forget (retention removes those)
-    assert count(engine, spool_replays) == 2
+    # markers of settled batches are deleted FORGET_BATCH at a time, so they never pile up: left
+    # are at most that many, the latest flush's and the one the first writer never got to forget
+    # (retention removes those)
+    for i in range(2 * FORGET_BATCH):
+        restarted.offer(gpu_rows(1, start=151 + i))
+        assert restarted.flush() == 1
+    assert 1 <= count(engine, spool_replays) <= FORGET_BATCH + 2
+    assert count(engine) == 151 + 2 * FORGET_BATCH
     assert restarted.health() == (True, "ok")
     engine.dispose()
 
@@ -266,3 +271,28 @@ def test_a_locked_sqlite_database_is_retried_not_dropped(tmp_path: Path) -> None
     other.execute("ROLLBACK")
     other.close()
     assert writer.flush() == 20 and count(engine) == 20
+
+
+def test_a_writer_whose_kept_connection_died_in_a_server_restart_writes_its_next_flush_at_once(
+        pg: tuple[PrivatePostgres, str], tmp_path: Path) -> None:
+    # the writer keeps its connection between flushes (no pool ping per flush): a dead one is
+    # replaced within the flush, without a failure, a backoff or a row stored twice
+    server, url = pg
+    engine = open_engine(url, FAST)
+    telemetry = Telemetry("h1")
+    writer = _writer(engine, tmp_path / "spool", telemetry)
+    connects: list[object] = []
+    event.listen(engine, "connect", lambda *_a: connects.append(1))
+    writer.offer(gpu_rows(10))
+    assert writer.flush() == 10
+    writer.offer(gpu_rows(5, start=100))
+    assert writer.flush() == 5 and len(connects) == 1  # one connection for both flushes
+    server.stop()
+    server.start()
+    writer.offer(gpu_rows(5, start=10))
+    assert writer.flush() == 5
+    assert len(connects) == 2  # the dead one replaced once
+    assert count(engine) == 20
+    assert _points(telemetry)["campwatch_store_up"] == 1.0
+    assert writer.last_error is None and writer.health() == (True, "ok")
+    engine.dispose()
