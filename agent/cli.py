@@ -60,15 +60,20 @@ def _exits(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (InvalidInput, ListenError, MissingExtra) as exc:
-            _err_console().print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _print_error("error", exc)
             sys.exit(2)
         except StoreError as exc:
-            _err_console().print(f"[bold red]store error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _print_error("store error", exc)
             sys.exit(3)
         except CampwatchError as exc:
-            _err_console().print(f"[bold red]error:[/] {escape(scrub_text(str(exc)))}", highlight=False)
+            _print_error("error", exc)
             sys.exit(1)
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(kind: str, exc: BaseException) -> None:
+    # never wrapped by the console: a message's command, URL or path stays on one line to copy or grep
+    _err_console().print(f"[bold red]{kind}:[/] {escape(scrub_text(str(exc)))}", highlight=False, soft_wrap=True)
 
 
 def _logging(level: str, log_format: str = "text", settings: Settings | None = None) -> None:
@@ -246,7 +251,7 @@ def hash_password_command(from_stdin: bool) -> None:
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
-        _err_console().print("[bold red]error:[/] expected a non-empty password", highlight=False)
+        _err_console().print("[bold red]error:[/] expected a non-empty password", highlight=False, soft_wrap=True)
         sys.exit(2)
     click.echo(hash_password(password))
 

@@ -52,7 +52,9 @@ def test_drift_last_reads_a_read_only_sqlite_file(tmp_path: Path) -> None:
 
 
 def test_a_database_behind_the_schema_gets_one_message_to_run_db_upgrade(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+    # a long path: the message once wrapped at the console's width, cutting `campwatch db upgrade` in two
+    path = tmp_path / ("a-long-folder-name-" * 6) / "old.db"
+    path.parent.mkdir()
     engine = open_engine(f"sqlite:///{path}")
     upgrade(engine, "0001")
     engine.dispose()
@@ -60,6 +62,7 @@ def test_a_database_behind_the_schema_gets_one_message_to_run_db_upgrade(tmp_pat
     assert result.exit_code == 3  # type: ignore[attr-defined]
     out = result.output  # type: ignore[attr-defined]
     assert "has revision 0001" in out and "campwatch db upgrade" in out
+    assert out.count("\n") == 1 and str(path) in out  # one line, the path whole
     assert "Traceback" not in out and "SELECT" not in out
     engine = open_engine(f"sqlite:///{path}")
     with engine.connect() as conn:  # the report did not migrate it
