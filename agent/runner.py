@@ -26,6 +26,7 @@ from agent.collectors.base import Collector
 from agent.errors import CampwatchError, CollectorError, ListenError
 from agent.exporters.snapshot import Snapshot
 from agent.exporters.web_auth import MetricsAuth
+from agent.heap import release_free_heap
 from agent.listen import bind_listeners, bound_port
 from agent.samples import Collected
 from agent.store.writer import StoreWriter
@@ -42,6 +43,7 @@ Service = tuple[str, Callable[[], Awaitable[object]], Stop]
 WRITER_RESERVE = (0.2, 2.0)
 """Of the shutdown grace, this share (at most this many seconds) is kept for the writer's last flush."""
 METRICS_CLOSE_S = 0.5
+HEAP_RELEASE_S = 10.0
 
 
 def enter_steady_state(switch_interval_s: float | None, *, freeze: bool = True) -> Callable[[], None]:
@@ -157,17 +159,29 @@ class Runner:
             self.writer.offer(collected.rows, drop_reason="queue_full")
         self.snapshot.replace(collected.source, collected.points)
 
-    async def _schedule(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
-        """Fixed-rate runs of a part (through run_part): a slow run delays the next one, never stacks them up."""
+    async def _schedule(self, name: str, interval: float, job: Callable[[], Awaitable[object]], *,
+                        then: Callable[[], object] | None = None) -> None:
+        """Fixed-rate runs of a part (through run_part): a slow run delays the next one, never stacks
+        them up. `then` runs after each run."""
         next_at = time.monotonic()
         while not self._stop.is_set():
             await self.run_part(name, job)
+            if then is not None:
+                then()
             next_at += interval
             now = time.monotonic()
             if next_at < now:
                 next_at = now
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=next_at - now)
+
+    async def _release_heap(self) -> None:
+        """Between the periodic jobs too: the steady work's freed memory (scrapes, proxied bodies,
+        flushes) goes back every HEAP_RELEASE_S (well under a millisecond each time)."""
+        while not self._stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=HEAP_RELEASE_S)
+            release_free_heap()
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = await asyncio.to_thread(generate_latest, self.registry)
@@ -230,8 +244,11 @@ class Runner:
             raise
         tasks = [asyncio.create_task(self._schedule(c.name, c.interval_s, functools.partial(self._collect, c)),
                                      name=c.name) for c in self.collectors]
-        tasks += [asyncio.create_task(self._schedule(name, interval, job), name=name)
+        # the periodic jobs (cost report, drift check, retention) are the large, rare allocations:
+        # what they freed goes back to the system after each, not kept resident until the next
+        tasks += [asyncio.create_task(self._schedule(name, interval, job, then=release_free_heap), name=name)
                   for name, interval, job in self.periodic]
+        tasks.append(asyncio.create_task(self._release_heap(), name="heap"))
         try:
             await self._stop.wait()
         finally:

@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ground", ("agent", "agent.samples", "agent.errors", "agent.config", "agent.config_keys", "agent.urls",
                 "agent.utc", "agent.counters", "agent.quantile", "agent.periods", "agent.metric_spec", "agent.concepts",
                 "agent.sinks", "agent.telemetry", "agent.collectors", "agent.listen", "agent.logs",
-                "agent.loglimit", "agent.passwords", "agent.extras")),
+                "agent.loglimit", "agent.passwords", "agent.extras", "agent.heap")),
     ("store, exporters", ("agent.store", "agent.exporters")),
     ("areas", ("agent.collectors.gpu", "agent.collectors.engine", "agent.capture", "agent.cost", "agent.drift")),
     ("review, sim", ("agent.review", "agent.sim")),
