@@ -25,7 +25,9 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -134,24 +136,13 @@ def _executemany_rate(path: Path, tuples: list[tuple[object, ...]], columns: tup
         conn.close()
 
 
-def _sqlite_rep(rep: int, engine: Engine, path: Path, rows: list[GpuSample], converted: list[tuple[object, ...]],
-                tuples: list[tuple[object, ...]], columns: tuple[str, ...], size: int) -> tuple[float, float, float]:
-    """One repetition: (writer, executemany of pre-converted tuples, of the same tuples) rows/s."""
+def _taking_turns(rep: int, writer: Callable[[], float], *floors: Callable[[], float]) -> tuple[float, ...]:
+    """One repetition, (writer, *floors) rows/s: the writer goes first on even repetitions, last on odd ones."""
     if rep % 2:
-        floors = _executemany_rate(path, converted, columns, size), _executemany_rate(path, tuples, columns, size)
-        return _writer_rate(engine, rows, size), *floors
-    writer = _writer_rate(engine, rows, size)
-    return writer, _executemany_rate(path, converted, columns, size), _executemany_rate(path, tuples, columns, size)
-
-
-def _pg_rep(rep: int, engine: Engine, pg_url: str, rows: list[GpuSample], tuples: list[tuple[object, ...]],
-            columns: tuple[str, ...], size: int) -> tuple[float, float]:
-    """One repetition: (writer, COPY) rows/s."""
-    if rep % 2:
-        floor = _copy_rate(pg_url, tuples, columns, size)
-        return _writer_rate(engine, rows, size), floor
-    writer = _writer_rate(engine, rows, size)
-    return writer, _copy_rate(pg_url, tuples, columns, size)
+        measured = [floor() for floor in floors]
+        return writer(), *measured
+    first = writer()
+    return first, *(floor() for floor in floors)
 
 
 def _ratio_line(name: str, floor: str, pairs: list[tuple[float, float]]) -> str:
@@ -174,7 +165,9 @@ def ingest(pg_admin: str) -> None:
         converted = [tuple(v if p is None or v is None else p(v) for v, p in zip(t, processors, strict=True))
                      for t in tuples]
         for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
-            triples = [_sqlite_rep(rep, engine, path, rows, converted, tuples, columns, size)
+            triples = [_taking_turns(rep, partial(_writer_rate, engine, rows, size),
+                                     partial(_executemany_rate, path, converted, columns, size),
+                                     partial(_executemany_rate, path, tuples, columns, size))
                        for rep in range(INGEST_REPS)]
             print(_ratio_line(f"SQLite ingest, {len(rows):,} GPU rows, {label}",
                               "sqlite3 executemany of pre-converted tuples", [(w, f) for w, f, _ in triples]))
@@ -190,8 +183,11 @@ def ingest(pg_admin: str) -> None:
             return
         engine = open_store(pg_url, upgrade=True)
         for size, label in ((len(rows), "one flush"), (600, "600-row flushes")):
-            pairs = [_pg_rep(rep, engine, pg_url, rows, tuples, columns, size) for rep in range(INGEST_REPS)]
-            print(_ratio_line(f"PostgreSQL ingest, {len(rows):,} GPU rows, {label}", "psycopg COPY", pairs))
+            pairs = [_taking_turns(rep, partial(_writer_rate, engine, rows, size),
+                                   partial(_copy_rate, pg_url, tuples, columns, size))
+                     for rep in range(INGEST_REPS)]
+            print(_ratio_line(f"PostgreSQL ingest, {len(rows):,} GPU rows, {label}", "psycopg COPY",
+                              [(w, f) for w, f in pairs]))
         engine.dispose()
         print(f"offer() (encoding, producer side): median {statistics.median(OFFER_US):.1f} us/row")
 

@@ -13,7 +13,6 @@ from agent.heap import _malloc_trim
 # glibc's mmap threshold, so they come from the heap), all freed but the last, which keeps the top
 # of the heap in use (free() alone then gives nothing back).
 CHILD = """
-import sys
 from agent.heap import release_free_heap
 
 def anon_kib():
@@ -36,4 +35,3 @@ def test_freed_heap_memory_leaves_the_resident_set_once_released() -> None:
     before, after, trimmed = out.split()
     assert trimmed == "True"
     assert int(before) - int(after) > 20_000  # KiB: most of the 29 MiB freed
-

@@ -260,7 +260,7 @@ async def test_the_runner_runs_with_the_configured_gil_switch_interval_and_the_s
     assert gc.get_freeze_count() == 0
 
 
-async def test_the_heap_is_trimmed_after_each_periodic_job_and_not_after_collector_ticks(
+async def test_the_heap_is_released_after_each_periodic_job(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'c.db'}", upgrade=True)
     telemetry = Telemetry("h1")
